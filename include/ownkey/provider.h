@@ -1,0 +1,73 @@
+/* ownkey key providers: the one interface through which the envelope (and later the data service)
+ * reaches a key that wraps and unwraps data keys. A provider is a vtable plus its own state, as the AWS
+ * Encryption SDK's keyrings are; adding a provider never touches the envelope code. This header also
+ * declares the providers that live in src/providers. */
+#ifndef OWNKEY_PROVIDER_H
+#define OWNKEY_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ownkey/crypto.h"
+#include "ownkey/util.h"
+
+/* Limits of the EDK fields (docs/FORMAT.md). */
+#define OK_EDK_PROVIDER_MAX 64
+#define OK_EDK_KEY_ID_MAX 2048
+#define OK_EDK_VERSION_MAX 256
+#define OK_EDK_ALG_MAX 32
+#define OK_EDK_CT_MAX 4096
+
+/* A wrapped data key as it appears in an envelope header. Strings are NUL-terminated, malloc'ed. */
+typedef struct {
+    char *provider;
+    char *key_id;
+    char *key_version; /* "" when the provider has no versions */
+    char *wrap_alg;
+    uint8_t *ct;
+    size_t ct_len;
+} ok_edk;
+
+void ok_edk_clear(ok_edk *edk);
+/* Fills an EDK from borrowed values, copying them. */
+ok_err ok_edk_set(ok_edk *edk, const char *provider, const char *key_id, const char *key_version,
+                  const char *wrap_alg, const uint8_t *ct, size_t ct_len);
+
+typedef struct ok_provider ok_provider;
+
+typedef struct {
+    size_t size; /* sizeof(ok_provider_vtable) of the provider's build: lets the interface grow */
+    /* Wraps key (key_len bytes) and fills *out. */
+    ok_err (*wrap)(ok_provider *p, const uint8_t *key, size_t key_len, ok_edk *out);
+    /* Unwraps edk into key (exactly key_len bytes). OK_ERR_NO_RECIPIENT when the EDK names another key;
+     * OK_ERR_AUTH when it names this key but does not unwrap to key_len bytes. */
+    ok_err (*unwrap)(ok_provider *p, const ok_edk *edk, uint8_t *key, size_t key_len);
+    /* One line for people: "file RSA-3072 kid=…". */
+    ok_err (*describe)(const ok_provider *p, char *buf, size_t len);
+    /* 1 if this provider holds a key that the EDK names (provider and key id match). */
+    int (*matches)(const ok_provider *p, const ok_edk *edk);
+    void (*destroy)(ok_provider *p);
+} ok_provider_vtable;
+
+struct ok_provider {
+    const ok_provider_vtable *vt;
+};
+
+ok_err ok_provider_wrap(ok_provider *p, const uint8_t *key, size_t key_len, ok_edk *out);
+ok_err ok_provider_unwrap(ok_provider *p, const ok_edk *edk, uint8_t *key, size_t key_len);
+ok_err ok_provider_describe(const ok_provider *p, char *buf, size_t len);
+int ok_provider_matches(const ok_provider *p, const ok_edk *edk);
+void ok_provider_free(ok_provider *p);
+
+/* ---- The `file` provider: local JWK key files ----------------------------------------------------
+ * An oct JWK (256-bit) wraps with A256KW. An RSA JWK wraps with RSA-OAEP-256 and unwraps only when it
+ * holds the private key. An EC key is refused (it cannot wrap). The provider copies what it needs. */
+#define OK_PROVIDER_FILE "file"
+ok_err ok_file_provider_from_jwk(const ok_jwk *jwk, ok_provider **out);
+/* Reads and parses a JWK file (refusing files over OK_JWK_MAX_LEN). */
+ok_err ok_file_provider_open(const char *path, ok_provider **out);
+
+/* A key reference as the CLI takes it: "file:PATH" (later "vault:…", "pkcs11:…", "kmip:…"). */
+ok_err ok_provider_from_ref(const char *ref, ok_provider **out);
+
+#endif

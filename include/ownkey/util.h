@@ -1,0 +1,110 @@
+/* ownkey util layer: the error convention, secure memory, the bounds-checked cursor and growable
+ * buffer every parser and writer uses, and base64url/hex codecs. Knows nothing of cryptography. */
+#ifndef OWNKEY_UTIL_H
+#define OWNKEY_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Errors --------------------------------------------------------------------------------------
+ * Every fallible function returns ok_err. A failing function may attach a detail message with
+ * ok_fail(); callers propagate with OK_GUARD and never log and return at once. */
+typedef enum {
+    OK_OK = 0,
+    OK_ERR_INVALID_ARG,  /* caller passed something out of contract */
+    OK_ERR_NOMEM,        /* allocation failed */
+    OK_ERR_CRYPTO,       /* the crypto library failed unexpectedly */
+    OK_ERR_AUTH,         /* authentication failed: tag, MAC, signature, unwrap integrity, commitment */
+    OK_ERR_FORMAT,       /* malformed input */
+    OK_ERR_LIMIT,        /* input exceeds a hard limit */
+    OK_ERR_UNSUPPORTED,  /* unknown version, suite or algorithm; unsupported parameter */
+    OK_ERR_TRUNCATED,    /* input ended early */
+    OK_ERR_NO_RECIPIENT, /* no given key matches any wrapped data key */
+    OK_ERR_IO,           /* read/write/open failed */
+    OK_ERR_KEY,          /* key unreadable, of the wrong type, or unusable for the operation */
+} ok_err;
+
+/* Records a detail message for the current thread and returns err. */
+ok_err ok_fail(ok_err err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The detail message of the last ok_fail() on this thread ("" if none). */
+const char *ok_err_message(void);
+void ok_err_clear(void);
+/* A short fixed name for an error code ("authentication failed", ...). */
+const char *ok_err_name(ok_err err);
+
+#define OK_GUARD(expr)                  \
+    do {                                \
+        ok_err ok_guard_rc_ = (expr);   \
+        if (ok_guard_rc_ != OK_OK)      \
+            return ok_guard_rc_;        \
+    } while (0)
+
+/* Sets rc and jumps to label on failure: for functions with one cleanup path. */
+#define OK_GUARD_GOTO(rc, expr, label)  \
+    do {                                \
+        (rc) = (expr);                  \
+        if ((rc) != OK_OK)              \
+            goto label;                 \
+    } while (0)
+
+/* ---- Secure memory ------------------------------------------------------------------------------ */
+/* Allocates zeroed memory, mlock'ed where the system allows. NULL on failure. */
+void *ok_secure_alloc(size_t len);
+/* Zeroizes, unlocks and frees memory from ok_secure_alloc. NULL is fine. */
+void ok_secure_free(void *p, size_t len);
+/* Zeroizes memory in a way the compiler cannot elide. */
+void ok_zeroize(void *p, size_t len);
+
+/* ---- Bounds-checked reading cursor ---------------------------------------------------------------
+ * Every read either succeeds completely or fails with OK_ERR_TRUNCATED and leaves the cursor alone. */
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+    size_t pos;
+} ok_cursor;
+
+void ok_cursor_init(ok_cursor *c, const void *data, size_t len);
+size_t ok_cursor_remaining(const ok_cursor *c);
+ok_err ok_cursor_u8(ok_cursor *c, uint8_t *out);
+ok_err ok_cursor_u16(ok_cursor *c, uint16_t *out); /* big-endian */
+ok_err ok_cursor_u32(ok_cursor *c, uint32_t *out); /* big-endian */
+ok_err ok_cursor_u64(ok_cursor *c, uint64_t *out); /* big-endian */
+/* Points *out at the next n bytes without copying. */
+ok_err ok_cursor_bytes(ok_cursor *c, size_t n, const uint8_t **out);
+ok_err ok_cursor_copy(ok_cursor *c, void *out, size_t n);
+
+/* ---- Growable write buffer ----------------------------------------------------------------------
+ * Writes never overrun; the buffer grows up to max_len (0 = unbounded) and fails with OK_ERR_LIMIT past
+ * it. ok_buf_free zeroizes before freeing, so a buffer may hold secrets. */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    size_t max_len;
+} ok_buf;
+
+void ok_buf_init(ok_buf *b, size_t max_len);
+void ok_buf_free(ok_buf *b);
+void ok_buf_reset(ok_buf *b); /* len = 0, keeps capacity (zeroized) */
+ok_err ok_buf_reserve(ok_buf *b, size_t extra);
+ok_err ok_buf_put(ok_buf *b, const void *p, size_t n);
+ok_err ok_buf_u8(ok_buf *b, uint8_t v);
+ok_err ok_buf_u16(ok_buf *b, uint16_t v);
+ok_err ok_buf_u32(ok_buf *b, uint32_t v);
+ok_err ok_buf_u64(ok_buf *b, uint64_t v);
+
+/* Big-endian stores, for fixed layouts built in place. */
+void ok_store_u32(uint8_t *p, uint32_t v);
+void ok_store_u64(uint8_t *p, uint64_t v);
+uint32_t ok_load_u32(const uint8_t *p);
+
+/* ---- Codecs ------------------------------------------------------------------------------------- */
+/* base64url without padding (RFC 4648 §5, as JOSE uses). Encode output is NUL-terminated and
+ * malloc'ed. Decode refuses padding, whitespace and non-canonical trailing bits. */
+ok_err ok_b64url_encode(const uint8_t *in, size_t len, char **out);
+ok_err ok_b64url_decode(const char *in, size_t len, uint8_t **out, size_t *out_len);
+/* Lowercase hex. Decode output is malloc'ed (at least 1 byte even when empty). */
+ok_err ok_hex_encode(const uint8_t *in, size_t len, char **out);
+ok_err ok_hex_decode(const char *in, uint8_t **out, size_t *out_len);
+
+#endif

@@ -1,0 +1,98 @@
+/* ownkey: the client-side encryption command. Dispatches to the commands and maps errors to the
+ * documented exit codes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char USAGE[] =
+    "usage: ownkey <command> [options]\n"
+    "\n"
+    "Client-side envelope encryption: data is encrypted with a fresh data key, which is wrapped for\n"
+    "each recipient key.\n"
+    "\n"
+    "commands:\n"
+    "  keygen    generate a key file (AES-256 or RSA) as JWK\n"
+    "  encrypt   encrypt a file or stream to one or more recipient keys\n"
+    "  decrypt   decrypt an envelope with a key\n"
+    "  inspect   show an envelope's header (recipients, context) without decrypting\n"
+    "\n"
+    "Run 'ownkey <command> --help' for a command's options. Exit codes are in ownkey(1).\n";
+
+int cli_exit_code(ok_err err)
+{
+    switch (err) {
+    case OK_OK: return EXIT_OK;
+    case OK_ERR_INVALID_ARG: return EXIT_USAGE;
+    case OK_ERR_IO: return EXIT_IO;
+    case OK_ERR_KEY: return EXIT_KEY;
+    case OK_ERR_NO_RECIPIENT: return EXIT_NO_RECIPIENT;
+    case OK_ERR_AUTH: return EXIT_AUTH;
+    case OK_ERR_TRUNCATED: return EXIT_TRUNCATED;
+    case OK_ERR_UNSUPPORTED: return EXIT_UNSUPPORTED;
+    case OK_ERR_FORMAT:
+    case OK_ERR_LIMIT: return EXIT_FORMAT;
+    case OK_ERR_NOMEM:
+    case OK_ERR_CRYPTO: return EXIT_FAILURE_OTHER;
+    }
+    return EXIT_FAILURE_OTHER;
+}
+
+int cli_report(ok_err err)
+{
+    const char *msg = ok_err_message();
+    fprintf(stderr, "ownkey: %s\n", msg && *msg ? msg : ok_err_name(err));
+    return cli_exit_code(err);
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "ownkey %s: ", command);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'ownkey %s --help')\n", command);
+    return EXIT_USAGE;
+}
+
+int cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+    char *end = NULL;
+    if (!s || !*s || *s == '-')
+        return -1;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(USAGE, stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        puts("ownkey 0.1.0");
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "keygen"))
+        return cmd_keygen(argc - 1, argv + 1);
+    if (!strcmp(cmd, "encrypt"))
+        return cmd_encrypt(argc - 1, argv + 1);
+    if (!strcmp(cmd, "decrypt"))
+        return cmd_decrypt(argc - 1, argv + 1);
+    if (!strcmp(cmd, "inspect"))
+        return cmd_inspect(argc - 1, argv + 1);
+    fprintf(stderr, "ownkey: unknown command \"%s\" (see 'ownkey --help')\n", cmd);
+    return EXIT_USAGE;
+}
