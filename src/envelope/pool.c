@@ -1,5 +1,5 @@
 /* A small fixed thread pool for the envelope's parallel frames: one batch at a time, tasks handed out
- * one by one through an atomic counter, the caller working alongside. */
+ * one by one through an atomic counter, while the caller is free to do I/O until it waits. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -12,12 +12,14 @@ struct ok_pool {
     pthread_cond_t done;
     unsigned nworkers;
     pthread_t *workers;
-    /* The current batch. */
+    /* The batch in flight; written under lock before `generation` moves, read by workers after. */
     uint64_t generation;
     ok_pool_fn fn;
     void *arg;
     size_t ntasks;
-    atomic_size_t next;
+    /* (generation << 32) | next task index: a worker late for a batch cannot take a task of the next
+     * one, because its compare-and-swap names the generation it was started for. */
+    _Atomic uint64_t next;
     size_t finished;
     int stop;
 };
@@ -27,14 +29,17 @@ typedef struct {
     unsigned index;
 } worker_arg;
 
-static size_t run_tasks(ok_pool *p, unsigned worker)
+static size_t run_tasks(ok_pool *p, uint64_t generation, ok_pool_fn fn, void *arg, size_t ntasks, unsigned worker)
 {
     size_t count = 0;
+    uint64_t tag = (generation & 0xFFFFFFFFu) << 32;
     for (;;) {
-        size_t t = atomic_fetch_add(&p->next, 1);
-        if (t >= p->ntasks)
+        uint64_t v = atomic_load(&p->next);
+        if ((v & ~0xFFFFFFFFull) != tag || (v & 0xFFFFFFFFu) >= ntasks)
             return count;
-        p->fn(p->arg, t, worker);
+        if (!atomic_compare_exchange_weak(&p->next, &v, v + 1))
+            continue;
+        fn(arg, (size_t)(v & 0xFFFFFFFFu), worker);
         count++;
     }
 }
@@ -53,18 +58,24 @@ static void *worker_main(void *argp)
         if (p->stop)
             break;
         seen = p->generation;
+        ok_pool_fn fn = p->fn;
+        void *arg = p->arg;
+        size_t ntasks = p->ntasks;
         pthread_mutex_unlock(&p->lock);
-        size_t n = run_tasks(p, index);
+        size_t n = run_tasks(p, seen, fn, arg, ntasks, index);
         pthread_mutex_lock(&p->lock);
-        p->finished += n;
-        if (p->finished == p->ntasks)
-            pthread_cond_signal(&p->done);
+        /* A worker late for a batch took no task (n == 0) and must not touch the next batch's count. */
+        if (n) {
+            p->finished += n;
+            if (p->finished == p->ntasks)
+                pthread_cond_signal(&p->done);
+        }
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
-ok_err ok_pool_new(ok_pool **out, unsigned threads)
+ok_err ok_pool_new(ok_pool **out, unsigned workers)
 {
     ok_pool *p = calloc(1, sizeof *p);
     if (!p)
@@ -72,13 +83,12 @@ ok_err ok_pool_new(ok_pool **out, unsigned threads)
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
-    unsigned want = threads > 1 ? threads - 1 : 0;
-    p->workers = want ? calloc(want, sizeof *p->workers) : NULL;
-    if (want && !p->workers) {
+    p->workers = calloc(workers ? workers : 1, sizeof *p->workers);
+    if (!p->workers) {
         ok_pool_free(p);
         return ok_fail(OK_ERR_NOMEM, "out of memory");
     }
-    for (unsigned i = 0; i < want; i++) {
+    for (unsigned i = 0; i < workers; i++) {
         worker_arg *wa = malloc(sizeof *wa);
         if (!wa) {
             ok_pool_free(p);
@@ -97,29 +107,22 @@ ok_err ok_pool_new(ok_pool **out, unsigned threads)
     return OK_OK;
 }
 
-void ok_pool_run(ok_pool *p, ok_pool_fn fn, void *arg, size_t n)
+void ok_pool_start(ok_pool *p, ok_pool_fn fn, void *arg, size_t n)
 {
-    if (n == 0)
-        return;
-    if (p->nworkers == 0 || n == 1) {
-        for (size_t t = 0; t < n; t++)
-            fn(arg, t, 0);
-        return;
-    }
     pthread_mutex_lock(&p->lock);
     p->fn = fn;
     p->arg = arg;
     p->ntasks = n;
     p->finished = 0;
-    atomic_store(&p->next, 0);
     p->generation++;
+    atomic_store(&p->next, (p->generation & 0xFFFFFFFFu) << 32);
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->lock);
+}
 
-    size_t mine = run_tasks(p, 0);
-
+void ok_pool_wait(ok_pool *p)
+{
     pthread_mutex_lock(&p->lock);
-    p->finished += mine;
     while (p->finished != p->ntasks)
         pthread_cond_wait(&p->done, &p->lock);
     pthread_mutex_unlock(&p->lock);

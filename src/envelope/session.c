@@ -7,6 +7,7 @@
 #include "envelope/datakey.h"
 #include "envelope/header_internal.h"
 #include "envelope/pool.h"
+#include "envelope/session_internal.h"
 #include "ownkey/crypto.h"
 #include "ownkey/envelope.h"
 
@@ -20,10 +21,12 @@ struct ok_env_session {
     uint8_t header_tag[16];
     uint64_t next_frame; /* number of the next frame, from 1 */
     unsigned threads;
-    ok_gcm **gcm;        /* one per thread */
-    ok_pool *pool;
+    ok_gcm **gcm;        /* threads + 1: index 0 for the caller, 1..threads for the pool's workers */
+    ok_pool *pool;       /* only when threads > 1 */
     size_t *offsets;     /* open: wire offset of each frame in the current batch */
-    size_t offsets_cap;
+    ok_err *results;     /* result of each frame in the current batch */
+    size_t batch_cap;    /* capacity of offsets and results */
+    struct batch *pending; /* the batch submitted and not yet collected */
 };
 
 unsigned ok_online_cores(void)
@@ -44,12 +47,12 @@ static ok_err session_new(ok_env_session **out, const uint8_t content_key[32], u
     s->next_frame = 1;
     s->threads = threads ? threads : ok_online_cores();
     ok_err rc = OK_OK;
-    s->gcm = calloc(s->threads, sizeof *s->gcm);
+    s->gcm = calloc(s->threads + 1u, sizeof *s->gcm);
     if (!s->gcm) {
         rc = ok_fail(OK_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    for (unsigned i = 0; i < s->threads; i++)
+    for (unsigned i = 0; i <= s->threads; i++)
         OK_GUARD_GOTO(rc, ok_gcm_new(&s->gcm[i], content_key, 32), fail);
     if (s->threads > 1)
         OK_GUARD_GOTO(rc, ok_pool_new(&s->pool, s->threads), fail);
@@ -64,12 +67,15 @@ void ok_env_session_free(ok_env_session *s)
 {
     if (!s)
         return;
+    ok_env_drain(s);
     ok_pool_free(s->pool);
     if (s->gcm)
-        for (unsigned i = 0; i < s->threads; i++)
+        for (unsigned i = 0; i <= s->threads; i++)
             ok_gcm_free(s->gcm[i]);
     free(s->gcm);
     free(s->offsets);
+    free(s->results);
+    free(s->pending);
     free(s);
 }
 
@@ -170,7 +176,21 @@ int ok_env_session_done(const ok_env_session *s)
     return s->state == STATE_DONE;
 }
 
-/* ---- Frames ------------------------------------------------------------------------------------- */
+/* ---- Frames ------------------------------------------------------------------------------------
+ * A batch of frames is submitted (checked, then handed to the pool, or run inline with one thread) and
+ * later collected (waited for, results checked, session advanced). Between the two the caller may do
+ * I/O; ok_env_seal and ok_env_open are submit + collect. */
+
+typedef struct batch {
+    ok_env_session *s;
+    int open;            /* 0 seal, 1 open */
+    const uint8_t *in;
+    uint8_t *out;
+    size_t in_len;       /* seal: plaintext bytes */
+    size_t nframes;
+    int final;
+    size_t plain;        /* open: plaintext bytes the batch yields */
+} batch;
 
 static void frame_nonce_aad(const ok_env_session *s, uint64_t number, uint32_t len_flag,
                             uint8_t nonce[OK_GCM_IV_LEN], uint8_t aad[28])
@@ -181,17 +201,6 @@ static void frame_nonce_aad(const ok_env_session *s, uint64_t number, uint32_t l
     ok_store_u64(aad + 16, number);
     ok_store_u32(aad + 24, len_flag);
 }
-
-typedef struct {
-    ok_env_session *s;
-    const uint8_t *in;
-    uint8_t *out;
-    size_t in_len;     /* seal: plaintext bytes */
-    size_t nframes;
-    int final;
-    const size_t *offsets; /* open: wire offset of each frame */
-    ok_err *results;
-} batch;
 
 static void seal_task(void *arg, size_t k, unsigned worker)
 {
@@ -205,7 +214,20 @@ static void seal_task(void *arg, size_t k, unsigned worker)
     frame_nonce_aad(s, s->next_frame + k, len_flag, nonce, aad);
     uint8_t *w = b->out + k * (F + OK_ENV_FRAME_OVERHEAD);
     ok_store_u32(w, len_flag);
-    b->results[k] = ok_gcm_seal(s->gcm[worker], nonce, aad, sizeof aad, b->in + k * F, len, w + 4, w + 4 + len);
+    s->results[k] = ok_gcm_seal(s->gcm[worker], nonce, aad, sizeof aad, b->in + k * F, len, w + 4, w + 4 + len);
+}
+
+static void open_task(void *arg, size_t k, unsigned worker)
+{
+    batch *b = arg;
+    ok_env_session *s = b->s;
+    const uint8_t *w = b->in + s->offsets[k];
+    uint32_t len_flag = ok_load_u32(w);
+    uint32_t len = len_flag & ~FINAL_FLAG;
+    uint8_t nonce[OK_GCM_IV_LEN], aad[28];
+    frame_nonce_aad(s, s->next_frame + k, len_flag, nonce, aad);
+    s->results[k] = ok_gcm_open(s->gcm[worker], nonce, aad, sizeof aad, w + 4, len, w + 4 + len,
+                                b->out + k * s->frame_size);
 }
 
 size_t ok_env_sealed_size(const ok_env_session *s, size_t in_len, int final)
@@ -215,28 +237,29 @@ size_t ok_env_sealed_size(const ok_env_session *s, size_t in_len, int final)
     return in_len + frames * OK_ENV_FRAME_OVERHEAD;
 }
 
-/* Runs a batch's tasks and returns the first failure (by frame order). */
-static ok_err run_batch(ok_env_session *s, ok_pool_fn fn, batch *b, size_t *failed_at)
+static ok_err reserve_batch(ok_env_session *s, size_t nframes)
 {
-    ok_err stack_results[64];
-    b->results = b->nframes <= 64 ? stack_results : calloc(b->nframes, sizeof *b->results);
-    if (!b->results)
+    if (nframes <= s->batch_cap)
+        return OK_OK;
+    size_t *offsets = realloc(s->offsets, nframes * sizeof *offsets);
+    if (offsets)
+        s->offsets = offsets;
+    ok_err *results = realloc(s->results, nframes * sizeof *results);
+    if (results)
+        s->results = results;
+    if (!offsets || !results)
         return ok_fail(OK_ERR_NOMEM, "out of memory");
-    if (s->pool)
-        ok_pool_run(s->pool, fn, b, b->nframes);
-    else
-        for (size_t k = 0; k < b->nframes; k++)
-            fn(b, k, 0);
-    ok_err rc = OK_OK;
-    for (size_t k = 0; k < b->nframes; k++)
-        if (b->results[k] != OK_OK) {
-            rc = b->results[k];
-            *failed_at = k;
-            break;
-        }
-    if (b->results != stack_results)
-        free(b->results);
-    return rc;
+    s->batch_cap = nframes;
+    return OK_OK;
+}
+
+static ok_err check_state(ok_env_session *s)
+{
+    if (s->pending)
+        return ok_fail(OK_ERR_INVALID_ARG, "a batch is already in flight");
+    if (s->state != STATE_BODY)
+        return ok_fail(OK_ERR_INVALID_ARG, "session is %s", s->state == STATE_DONE ? "finished" : "failed");
+    return OK_OK;
 }
 
 static ok_err check_frame_budget(const ok_env_session *s, size_t nframes)
@@ -246,74 +269,115 @@ static ok_err check_frame_budget(const ok_env_session *s, size_t nframes)
     return OK_OK;
 }
 
-ok_err ok_env_seal(ok_env_session *s, const uint8_t *in, size_t in_len, int final, uint8_t *out, size_t *out_len)
+static ok_err fail_session(ok_env_session *s, ok_err rc)
 {
-    if (s->state != STATE_BODY)
-        return ok_fail(OK_ERR_INVALID_ARG, "session is %s", s->state == STATE_DONE ? "finished" : "failed");
-    size_t F = s->frame_size;
-    if (!final && in_len % F != 0)
-        return ok_fail(OK_ERR_INVALID_ARG, "non-final input of %zu bytes is not a whole number of frames", in_len);
-    size_t nframes = in_len / F + (final && (in_len % F || in_len == 0) ? 1 : 0);
-    ok_err rc = check_frame_budget(s, nframes);
-    if (rc != OK_OK) {
-        s->state = STATE_FAILED;
-        return rc;
+    s->state = STATE_FAILED;
+    return rc;
+}
+
+static ok_err submit(ok_env_session *s, const batch *b)
+{
+    ok_err rc = check_frame_budget(s, b->nframes);
+    if (rc != OK_OK)
+        return fail_session(s, rc);
+    batch *p = malloc(sizeof *p);
+    if (!p)
+        return fail_session(s, ok_fail(OK_ERR_NOMEM, "out of memory"));
+    *p = *b;
+    s->pending = p;
+    ok_pool_fn fn = b->open ? open_task : seal_task;
+    if (s->pool) {
+        ok_pool_start(s->pool, fn, p, p->nframes);
+    } else {
+        for (size_t k = 0; k < p->nframes; k++)
+            fn(p, k, 0);
     }
-    batch b = {.s = s, .in = in, .out = out, .in_len = in_len, .nframes = nframes, .final = final};
-    size_t failed_at = 0;
-    rc = run_batch(s, seal_task, &b, &failed_at);
-    if (rc != OK_OK) {
-        s->state = STATE_FAILED;
-        return rc;
+    return OK_OK;
+}
+
+/* Waits for the pending batch and returns the first failure in frame order. */
+static ok_err collect(ok_env_session *s, batch *out)
+{
+    if (!s->pending)
+        return ok_fail(OK_ERR_INVALID_ARG, "no batch in flight");
+    if (s->pool)
+        ok_pool_wait(s->pool);
+    *out = *s->pending;
+    free(s->pending);
+    s->pending = NULL;
+    for (size_t k = 0; k < out->nframes; k++) {
+        if (s->results[k] == OK_OK)
+            continue;
+        if (s->results[k] == OK_ERR_AUTH)
+            return fail_session(s, ok_fail(OK_ERR_AUTH, "authentication failed in frame %llu",
+                                           (unsigned long long)(s->next_frame + k)));
+        return fail_session(s, s->results[k]);
     }
-    s->next_frame += nframes;
-    *out_len = in_len + nframes * OK_ENV_FRAME_OVERHEAD;
-    if (final)
+    s->next_frame += out->nframes;
+    if (out->final)
         s->state = STATE_DONE;
     return OK_OK;
 }
 
-static void open_task(void *arg, size_t k, unsigned worker)
+void ok_env_drain(ok_env_session *s)
 {
-    batch *b = arg;
-    ok_env_session *s = b->s;
-    const uint8_t *w = b->in + b->offsets[k];
-    uint32_t len_flag = ok_load_u32(w);
-    uint32_t len = len_flag & ~FINAL_FLAG;
-    uint8_t nonce[OK_GCM_IV_LEN], aad[28];
-    frame_nonce_aad(s, s->next_frame + k, len_flag, nonce, aad);
-    b->results[k] = ok_gcm_open(s->gcm[worker], nonce, aad, sizeof aad, w + 4, len, w + 4 + len,
-                                b->out + k * s->frame_size);
+    if (!s || !s->pending)
+        return;
+    if (s->pool)
+        ok_pool_wait(s->pool);
+    free(s->pending);
+    s->pending = NULL;
+    s->state = STATE_FAILED;
+}
+
+ok_err ok_env_seal_submit(ok_env_session *s, const uint8_t *in, size_t in_len, int final, uint8_t *out)
+{
+    OK_GUARD(check_state(s));
+    size_t F = s->frame_size;
+    if (!final && in_len % F != 0)
+        return ok_fail(OK_ERR_INVALID_ARG, "non-final input of %zu bytes is not a whole number of frames", in_len);
+    size_t nframes = in_len / F + (final && (in_len % F || in_len == 0) ? 1 : 0);
+    ok_err rc = reserve_batch(s, nframes);
+    if (rc != OK_OK)
+        return fail_session(s, rc);
+    batch b = {.s = s, .in = in, .out = out, .in_len = in_len, .nframes = nframes, .final = final};
+    return submit(s, &b);
+}
+
+ok_err ok_env_seal_collect(ok_env_session *s, size_t *out_len)
+{
+    batch b;
+    OK_GUARD(collect(s, &b));
+    *out_len = b.in_len + b.nframes * OK_ENV_FRAME_OVERHEAD;
+    return OK_OK;
+}
+
+ok_err ok_env_seal(ok_env_session *s, const uint8_t *in, size_t in_len, int final, uint8_t *out, size_t *out_len)
+{
+    OK_GUARD(ok_env_seal_submit(s, in, in_len, final, out));
+    return ok_env_seal_collect(s, out_len);
 }
 
 /* Finds the whole frames in in[0..in_len): checks each length field, stops at a partial frame. */
 static ok_err locate_frames(ok_env_session *s, const uint8_t *in, size_t in_len, size_t *nframes,
-                            size_t *consumed, int *final)
+                            size_t *consumed, size_t *plain, int *final)
 {
     size_t F = s->frame_size, pos = 0, n = 0;
-    size_t need = in_len / (F + OK_ENV_FRAME_OVERHEAD) + 1;
-    if (need > s->offsets_cap) {
-        size_t *p = realloc(s->offsets, need * sizeof *p);
-        if (!p)
-            return ok_fail(OK_ERR_NOMEM, "out of memory");
-        s->offsets = p;
-        s->offsets_cap = need;
-    }
+    OK_GUARD(reserve_batch(s, in_len / (F + OK_ENV_FRAME_OVERHEAD) + 1));
     *final = 0;
+    *plain = 0;
     while (in_len - pos >= 4) {
         uint32_t len_flag = ok_load_u32(in + pos);
         uint32_t len = len_flag & ~FINAL_FLAG;
         int is_final = (len_flag & FINAL_FLAG) != 0;
-        uint64_t number = s->next_frame + n;
         if (is_final ? len > F : len != F)
             return ok_fail(OK_ERR_FORMAT, "frame %llu has a bad length (%u; frame size %zu)",
-                           (unsigned long long)number, len, F);
+                           (unsigned long long)(s->next_frame + n), len, F);
         if (in_len - pos < 4 + (size_t)len + 16)
-            break;
-        if (n >= s->offsets_cap)
             break;
         s->offsets[n++] = pos;
         pos += 4 + (size_t)len + 16;
+        *plain += len;
         if (is_final) {
             *final = 1;
             if (pos != in_len)
@@ -326,48 +390,40 @@ static ok_err locate_frames(ok_env_session *s, const uint8_t *in, size_t in_len,
     return OK_OK;
 }
 
+ok_err ok_env_open_submit(ok_env_session *s, const uint8_t *in, size_t in_len, size_t *consumed, uint8_t *out,
+                          int *final)
+{
+    if (s->state == STATE_DONE && !s->pending && in_len > 0)
+        return ok_fail(OK_ERR_FORMAT, "trailing data after the final frame");
+    OK_GUARD(check_state(s));
+    size_t nframes = 0, used = 0, plain = 0;
+    int saw_final = 0;
+    ok_err rc = locate_frames(s, in, in_len, &nframes, &used, &plain, &saw_final);
+    if (rc != OK_OK)
+        return fail_session(s, rc);
+    batch b = {.s = s, .open = 1, .in = in, .out = out, .nframes = nframes, .final = saw_final, .plain = plain};
+    OK_GUARD(submit(s, &b));
+    *consumed = used;
+    *final = saw_final;
+    return OK_OK;
+}
+
+ok_err ok_env_open_collect(ok_env_session *s, size_t *out_len)
+{
+    batch b;
+    OK_GUARD(collect(s, &b));
+    *out_len = b.plain;
+    return OK_OK;
+}
+
 ok_err ok_env_open(ok_env_session *s, const uint8_t *in, size_t in_len, size_t *consumed, uint8_t *out,
                    size_t *out_len, int *final)
 {
-    if (s->state != STATE_BODY) {
-        if (s->state == STATE_DONE && in_len > 0)
-            return ok_fail(OK_ERR_FORMAT, "trailing data after the final frame");
-        if (s->state == STATE_DONE) {
-            *consumed = *out_len = 0;
-            *final = 1;
-            return OK_OK;
-        }
-        return ok_fail(OK_ERR_INVALID_ARG, "session has failed");
+    if (s->state == STATE_DONE && !s->pending && in_len == 0) {
+        *consumed = *out_len = 0;
+        *final = 1;
+        return OK_OK;
     }
-    size_t nframes = 0, used = 0;
-    int saw_final = 0;
-    ok_err rc = locate_frames(s, in, in_len, &nframes, &used, &saw_final);
-    if (rc == OK_OK)
-        rc = check_frame_budget(s, nframes);
-    if (rc != OK_OK) {
-        s->state = STATE_FAILED;
-        return rc;
-    }
-    batch b = {.s = s, .in = in, .out = out, .nframes = nframes, .offsets = s->offsets};
-    size_t failed_at = 0;
-    rc = run_batch(s, open_task, &b, &failed_at);
-    if (rc != OK_OK) {
-        s->state = STATE_FAILED;
-        if (rc == OK_ERR_AUTH)
-            return ok_fail(OK_ERR_AUTH, "authentication failed in frame %llu",
-                           (unsigned long long)(s->next_frame + failed_at));
-        return rc;
-    }
-    size_t plain = 0;
-    if (nframes) {
-        uint32_t last_len = ok_load_u32(in + s->offsets[nframes - 1]) & ~FINAL_FLAG;
-        plain = (nframes - 1) * (size_t)s->frame_size + last_len;
-    }
-    s->next_frame += nframes;
-    *consumed = used;
-    *out_len = plain;
-    *final = saw_final;
-    if (saw_final)
-        s->state = STATE_DONE;
-    return OK_OK;
+    OK_GUARD(ok_env_open_submit(s, in, in_len, consumed, out, final));
+    return ok_env_open_collect(s, out_len);
 }

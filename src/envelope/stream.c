@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "envelope/session_internal.h"
 #include "ownkey/envelope.h"
 
 #define BATCH_FRAMES_PER_THREAD 16
@@ -41,6 +42,8 @@ static void report(const ok_stream_options *opt, uint64_t bytes)
         opt->progress(opt->progress_ctx, bytes);
 }
 
+/* Encrypts with two buffer pairs: while the pool seals one batch, this thread writes the previous
+ * batch's output and reads the next batch's input. */
 ok_err ok_env_encrypt_stream(const ok_env_encrypt_params *p, ok_reader in, ok_writer out, const ok_stream_options *opt)
 {
     ok_buf header;
@@ -58,28 +61,48 @@ ok_err ok_env_encrypt_stream(const ok_env_encrypt_params *p, ok_reader in, ok_wr
     ok_buf_free(&header);
     size_t F = ok_env_session_frame_size(s);
     size_t nframes = batch_frames(params.threads, (uint32_t)F);
-    size_t in_cap = nframes * F;
-    uint8_t *inbuf = malloc(in_cap);
-    uint8_t *outbuf = malloc(in_cap + nframes * OK_ENV_FRAME_OVERHEAD + OK_ENV_FRAME_OVERHEAD);
-    if (rc == OK_OK && (!inbuf || !outbuf))
+    size_t in_cap = nframes * F, out_cap = in_cap + (nframes + 1) * OK_ENV_FRAME_OVERHEAD;
+    uint8_t *inb[2] = {malloc(in_cap), malloc(in_cap)};
+    uint8_t *outb[2] = {malloc(out_cap), malloc(out_cap)};
+    if (rc == OK_OK && (!inb[0] || !inb[1] || !outb[0] || !outb[1]))
         rc = ok_fail(OK_ERR_NOMEM, "out of memory");
     uint64_t total = 0;
-    while (rc == OK_OK && !ok_env_session_done(s)) {
-        size_t got = 0, sealed = 0;
-        OK_GUARD_GOTO(rc, read_full(in, inbuf, in_cap, &got), out);
-        int final = got < in_cap;
-        OK_GUARD_GOTO(rc, ok_env_seal(s, inbuf, got, final, outbuf, &sealed), out);
-        OK_GUARD_GOTO(rc, out.write(out.ctx, outbuf, sealed), out);
-        total += got;
+    size_t got[2] = {0, 0};
+    int cur = 0, final = 0;
+    if (rc == OK_OK)
+        rc = read_full(in, inb[0], in_cap, &got[0]);
+    if (rc == OK_OK) {
+        final = got[0] < in_cap;
+        rc = ok_env_seal_submit(s, inb[0], got[0], final, outb[0]);
+    }
+    while (rc == OK_OK) {
+        int nxt = 1 - cur, next_final = 0;
+        size_t sealed = 0;
+        if (!final) {
+            OK_GUARD_GOTO(rc, read_full(in, inb[nxt], in_cap, &got[nxt]), out);
+            next_final = got[nxt] < in_cap;
+        }
+        OK_GUARD_GOTO(rc, ok_env_seal_collect(s, &sealed), out);
+        if (!final)
+            OK_GUARD_GOTO(rc, ok_env_seal_submit(s, inb[nxt], got[nxt], next_final, outb[nxt]), out);
+        OK_GUARD_GOTO(rc, out.write(out.ctx, outb[cur], sealed), out);
+        total += got[cur];
         report(opt, total);
+        if (final)
+            break;
+        cur = nxt;
+        final = next_final;
     }
 out:
-    if (inbuf) {
-        ok_zeroize(inbuf, in_cap);
-        free(inbuf);
-    }
-    free(outbuf);
+    ok_env_drain(s); /* on failure, a batch may still be using the buffers */
     ok_env_session_free(s);
+    for (int i = 0; i < 2; i++) {
+        if (inb[i]) {
+            ok_zeroize(inb[i], in_cap);
+            free(inb[i]);
+        }
+        free(outb[i]);
+    }
     return rc;
 }
 
@@ -122,50 +145,76 @@ static ok_err expect_end(ok_reader in)
     return OK_OK;
 }
 
+static ok_err truncated(const ok_env_session *s, size_t leftover)
+{
+    if (leftover)
+        return ok_fail(OK_ERR_TRUNCATED, "truncated: input ends inside frame %llu",
+                       (unsigned long long)ok_env_frames_done(s) + 1);
+    return ok_fail(OK_ERR_TRUNCATED, "truncated: input ends after frame %llu without a final frame",
+                   (unsigned long long)ok_env_frames_done(s));
+}
+
+/* Decrypts with two buffer pairs: while the pool opens one batch, this thread writes the previous
+ * batch's verified plaintext and reads the next batch's input. A partial frame at the end of a batch
+ * is carried over to the next buffer. */
 static ok_err decrypt_body(ok_env_session *s, ok_reader in, ok_writer out, const ok_stream_options *opt,
                            size_t nframes)
 {
     size_t W = ok_env_wire_frame_size(s), F = ok_env_session_frame_size(s);
-    size_t in_cap = nframes * W, have = 0;
-    uint8_t *inbuf = malloc(in_cap);
-    uint8_t *outbuf = malloc(nframes * F);
+    size_t in_cap = nframes * W, out_cap = nframes * F;
+    uint8_t *inb[2] = {malloc(in_cap), malloc(in_cap)};
+    uint8_t *outb[2] = {malloc(out_cap), malloc(out_cap)};
     ok_err rc = OK_OK;
     uint64_t total = 0;
-    if (!inbuf || !outbuf) {
+    size_t have = 0, consumed = 0;
+    int cur = 0, final = 0, eof = 0, cur_eof = 0;
+    if (!inb[0] || !inb[1] || !outb[0] || !outb[1]) {
         rc = ok_fail(OK_ERR_NOMEM, "out of memory");
         goto out;
     }
+    OK_GUARD_GOTO(rc, read_full(in, inb[0], in_cap, &have), out);
+    total = have;
+    eof = cur_eof = have < in_cap;
+    OK_GUARD_GOTO(rc, ok_env_open_submit(s, inb[0], have, &consumed, outb[0], &final), out);
     for (;;) {
-        size_t got = 0, used = 0, plain = 0;
-        int final = 0;
-        OK_GUARD_GOTO(rc, read_full(in, inbuf + have, in_cap - have, &got), out);
-        int eof = have + got < in_cap;
-        have += got;
-        total += got;
-        OK_GUARD_GOTO(rc, ok_env_open(s, inbuf, have, &used, outbuf, &plain, &final), out);
-        OK_GUARD_GOTO(rc, out.write(out.ctx, outbuf, plain), out);
-        report(opt, total);
+        int nxt = 1 - cur, next_final = 0;
+        size_t next_have = have - consumed, next_consumed = 0, plain = 0;
+        memcpy(inb[nxt], inb[cur] + consumed, next_have);
+        if (!final && !eof) {
+            size_t got = 0;
+            OK_GUARD_GOTO(rc, read_full(in, inb[nxt] + next_have, in_cap - next_have, &got), out);
+            eof = next_have + got < in_cap;
+            next_have += got;
+            total += got;
+        }
+        OK_GUARD_GOTO(rc, ok_env_open_collect(s, &plain), out);
         if (final) {
+            OK_GUARD_GOTO(rc, out.write(out.ctx, outb[cur], plain), out);
+            report(opt, total);
             rc = expect_end(in);
             goto out;
         }
-        memmove(inbuf, inbuf + used, have - used);
-        have -= used;
-        if (eof) {
-            if (have)
-                rc = ok_fail(OK_ERR_TRUNCATED, "truncated: input ends inside frame %llu",
-                             (unsigned long long)ok_env_frames_done(s) + 1);
-            else
-                rc = ok_fail(OK_ERR_TRUNCATED, "truncated: input ends after frame %llu without a final frame",
-                             (unsigned long long)ok_env_frames_done(s));
+        if (cur_eof) {
+            rc = truncated(s, have - consumed);
             goto out;
         }
+        OK_GUARD_GOTO(rc, ok_env_open_submit(s, inb[nxt], next_have, &next_consumed, outb[nxt], &next_final), out);
+        OK_GUARD_GOTO(rc, out.write(out.ctx, outb[cur], plain), out);
+        report(opt, total);
+        cur = nxt;
+        have = next_have;
+        consumed = next_consumed;
+        final = next_final;
+        cur_eof = eof;
     }
 out:
-    free(inbuf);
-    if (outbuf) {
-        ok_zeroize(outbuf, nframes * F);
-        free(outbuf);
+    ok_env_drain(s);
+    for (int i = 0; i < 2; i++) {
+        free(inb[i]);
+        if (outb[i]) {
+            ok_zeroize(outb[i], out_cap);
+            free(outb[i]);
+        }
     }
     return rc;
 }
