@@ -22,7 +22,7 @@ ok_err ok_random(void *out, size_t len);
 int ok_ct_equal(const void *a, const void *b, size_t n);
 
 /* ---- AES-GCM ------------------------------------------------------------------------------------
- * Keys of 16, 24 or 32 bytes; IVs of 1..256 bytes (12 recommended and the only length ownkey's formats
+ * Keys of 16, 24 or 32 bytes; IVs of 1..128 bytes (OpenSSL 3.0's limit; 12 recommended and the only length ownkey's formats
  * use); 16-byte tags. Decryption returns OK_ERR_AUTH on a bad tag and then zeroizes the output. */
 ok_err ok_aes_gcm_encrypt(const uint8_t *key, size_t key_len, const uint8_t *iv, size_t iv_len,
                           const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len,
@@ -51,7 +51,8 @@ ok_err ok_gcm_open(ok_gcm *g, const uint8_t iv[OK_GCM_IV_LEN], const uint8_t *aa
  * KW (RFC 3394): input a non-empty multiple of 8 bytes (at least 16), output in_len + 8.
  * KWP (RFC 5649): input 1..(2^32-1) bytes, output ((in_len + 7) / 8) * 8 + 8.
  * Unwrap returns OK_ERR_AUTH on an integrity failure. *out_len is set to the bytes written; the out
- * buffer must hold in_len + 8 (wrap) or in_len (unwrap). KEKs of 16, 24 or 32 bytes. */
+ * buffer must hold the wrapped size above (KW: in_len + 8; KWP: in_len rounded up to 8, plus 8) or
+ * in_len (unwrap). KEKs of 16, 24 or 32 bytes. */
 ok_err ok_aes_kw_wrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_t in_len,
                       uint8_t *out, size_t *out_len);
 ok_err ok_aes_kw_unwrap(const uint8_t *kek, size_t kek_len, const uint8_t *in, size_t in_len,

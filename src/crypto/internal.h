@@ -1,0 +1,29 @@
+/* Private to src/crypto: the ok_pkey layout, the ok_hash -> EVP_MD map and the helper that turns an
+ * OpenSSL failure into an ok_err with a detail message. Nothing outside src/crypto includes this. */
+#ifndef OWNKEY_CRYPTO_INTERNAL_H
+#define OWNKEY_CRYPTO_INTERNAL_H
+
+#include <openssl/evp.h>
+
+#include "ownkey/crypto.h"
+
+struct ok_pkey {
+    EVP_PKEY *pkey;
+    int is_private;
+};
+
+/* Wraps an EVP_PKEY (RSA, RSA-PSS, or EC on P-256/P-384) into a new ok_pkey, taking ownership of it
+ * in every case (it is freed on failure). */
+ok_err ok_crypto_pkey_wrap(EVP_PKEY *pkey, ok_pkey **out);
+/* 1 for an RSA or RSA-PSS key, 0 otherwise. */
+int ok_crypto_pkey_is_rsa(const ok_pkey *k);
+/* The curve of an EC key; OK_ERR_KEY if k is not an EC key on a supported curve. */
+ok_err ok_crypto_pkey_curve(const ok_pkey *k, ok_curve *curve);
+
+/* The digest for an ok_hash, or NULL if the value is unknown. */
+const EVP_MD *ok_crypto_md(ok_hash hash);
+
+/* Records "<what>: <OpenSSL reason>" as the detail, clears the OpenSSL error queue and returns err. */
+ok_err ok_crypto_fail(ok_err err, const char *what);
+
+#endif

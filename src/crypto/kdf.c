@@ -1,0 +1,88 @@
+/* Hashing and key derivation on SHA-256: HKDF-SHA256 (RFC 5869), HMAC-SHA256 and SHA-256. Owns no
+ * key schedule of any format; callers choose salts and info strings. */
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
+#include "crypto/internal.h"
+
+ok_err ok_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
+                      const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
+{
+    static const uint8_t empty[1] = {0};
+    EVP_KDF *kdf = NULL;
+    EVP_KDF_CTX *ctx = NULL;
+    OSSL_PARAM params[5];
+    size_t n = 0;
+    ok_err rc = OK_OK;
+
+    if (out == NULL || (salt == NULL && salt_len != 0) || (ikm == NULL && ikm_len != 0) ||
+        (info == NULL && info_len != 0))
+        return ok_fail(OK_ERR_INVALID_ARG, "HKDF: NULL argument");
+    if (out_len == 0 || out_len > OK_HKDF_SHA256_MAX)
+        return ok_fail(OK_ERR_INVALID_ARG, "HKDF-SHA256: output length %zu not in 1..%u", out_len,
+                       OK_HKDF_SHA256_MAX);
+
+    params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(ikm ? ikm : empty), ikm_len);
+    if (salt_len > 0) /* an absent salt is HashLen zero bytes, which is what an empty one means too */
+        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
+    if (info_len > 0)
+        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len);
+    params[n] = OSSL_PARAM_construct_end();
+
+    kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_HKDF, NULL);
+    ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+    if (ctx == NULL) {
+        rc = ok_crypto_fail(OK_ERR_CRYPTO, "HKDF setup");
+        goto done;
+    }
+    if (EVP_KDF_derive(ctx, out, out_len, params) != 1) {
+        ok_zeroize(out, out_len);
+        rc = ok_crypto_fail(OK_ERR_CRYPTO, "HKDF derive");
+    }
+done:
+    EVP_KDF_CTX_free(ctx); /* cleanses the PRK it held */
+    EVP_KDF_free(kdf);
+    return rc;
+}
+
+ok_err ok_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len,
+                      uint8_t out[OK_SHA256_LEN])
+{
+    static const uint8_t empty[1] = {0};
+    EVP_MAC *mac = NULL;
+    EVP_MAC_CTX *ctx = NULL;
+    OSSL_PARAM params[2];
+    size_t n = 0;
+    ok_err rc = OK_OK;
+
+    if (out == NULL || (key == NULL && key_len != 0) || (msg == NULL && msg_len != 0))
+        return ok_fail(OK_ERR_INVALID_ARG, "HMAC: NULL argument");
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+    ctx = mac != NULL ? EVP_MAC_CTX_new(mac) : NULL;
+    /* An empty key must still be passed (non-NULL): HMAC init without a key fails. */
+    if (ctx == NULL || EVP_MAC_init(ctx, key_len ? key : empty, key_len, params) != 1 ||
+        (msg_len > 0 && EVP_MAC_update(ctx, msg, msg_len) != 1) ||
+        EVP_MAC_final(ctx, out, &n, OK_SHA256_LEN) != 1 || n != OK_SHA256_LEN) {
+        ok_zeroize(out, OK_SHA256_LEN);
+        rc = ok_crypto_fail(OK_ERR_CRYPTO, "HMAC-SHA256");
+    }
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    return rc;
+}
+
+ok_err ok_sha256(const uint8_t *msg, size_t len, uint8_t out[OK_SHA256_LEN])
+{
+    static const uint8_t empty[1] = {0};
+    unsigned int n = 0;
+
+    if (out == NULL || (msg == NULL && len != 0))
+        return ok_fail(OK_ERR_INVALID_ARG, "SHA-256: NULL argument");
+    if (EVP_Digest(len ? msg : empty, len, out, &n, EVP_sha256(), NULL) != 1 || n != OK_SHA256_LEN)
+        return ok_crypto_fail(OK_ERR_CRYPTO, "SHA-256");
+    return OK_OK;
+}
