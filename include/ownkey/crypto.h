@@ -85,6 +85,8 @@ ok_err ok_pkey_from_pem(ok_pkey **out, const char *pem, size_t len);
 ok_err ok_pkey_rsa_from_public(ok_pkey **out, const uint8_t *n, size_t n_len, const uint8_t *e, size_t e_len);
 ok_err ok_pkey_public_der(const ok_pkey *k, uint8_t **der, size_t *len); /* SPKI, malloc'ed */
 ok_err ok_pkey_public_copy(const ok_pkey *k, ok_pkey **out);  /* a public-only copy */
+/* Another handle on the same key (reference counted; keys are immutable once made). */
+ok_err ok_pkey_share(const ok_pkey *k, ok_pkey **out);
 void ok_pkey_free(ok_pkey *k);
 ok_pkey_type ok_pkey_kind(const ok_pkey *k);
 int ok_pkey_is_private(const ok_pkey *k);

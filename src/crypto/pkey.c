@@ -309,6 +309,23 @@ ok_err ok_pkey_public_copy(const ok_pkey *k, ok_pkey **out)
     return rc;
 }
 
+ok_err ok_pkey_share(const ok_pkey *k, ok_pkey **out)
+{
+    if (k == NULL || out == NULL)
+        return ok_fail(OK_ERR_INVALID_ARG, "ok_pkey_share: NULL argument");
+    ok_pkey *copy = calloc(1, sizeof *copy);
+    if (copy == NULL)
+        return ok_fail(OK_ERR_NOMEM, "out of memory");
+    if (EVP_PKEY_up_ref(k->pkey) != 1) {
+        free(copy);
+        return ok_crypto_fail(OK_ERR_CRYPTO, "EVP_PKEY_up_ref");
+    }
+    copy->pkey = k->pkey;
+    copy->is_private = k->is_private;
+    *out = copy;
+    return OK_OK;
+}
+
 void ok_pkey_free(ok_pkey *k)
 {
     if (k == NULL)

@@ -128,22 +128,7 @@ ok_err ok_file_provider_from_jwk(const ok_jwk *jwk, ok_provider **out)
         }
         memcpy(fp->k, jwk->k, OK_AES256_KEY_LEN);
     } else if (jwk->kty == OK_JWK_RSA) {
-        /* Keep a full copy: the private half if present (for unwrap), else the public key. */
-        if (ok_pkey_is_private(jwk->pkey)) {
-            char *text = NULL;
-            ok_jwk *copy = NULL;
-            OK_GUARD_GOTO(rc, ok_jwk_serialize(jwk, 1, &text), fail);
-            rc = ok_jwk_parse(text, strlen(text), &copy);
-            ok_zeroize(text, strlen(text));
-            free(text);
-            if (rc != OK_OK)
-                goto fail;
-            fp->pkey = copy->pkey;
-            copy->pkey = NULL;
-            ok_jwk_free(copy);
-        } else {
-            OK_GUARD_GOTO(rc, ok_pkey_public_copy(jwk->pkey, &fp->pkey), fail);
-        }
+        OK_GUARD_GOTO(rc, ok_pkey_share(jwk->pkey, &fp->pkey), fail);
     } else {
         rc = ok_fail(OK_ERR_KEY, "EC keys cannot wrap data keys; use an oct or RSA key");
         goto fail;
