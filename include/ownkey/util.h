@@ -22,6 +22,10 @@ typedef enum {
     OK_ERR_NO_RECIPIENT, /* no given key matches any wrapped data key */
     OK_ERR_IO,           /* read/write/open failed */
     OK_ERR_KEY,          /* key unreadable, of the wrong type, or unusable for the operation */
+    OK_ERR_NOT_FOUND,    /* no such key, version, identity, ... */
+    OK_ERR_CONFLICT,     /* the name exists, or is soft-deleted, or the state forbids the change */
+    OK_ERR_FORBIDDEN,    /* not permitted: policy, disabled key, key_ops, validity window */
+    OK_ERR_SEALED,       /* the vault is sealed */
 } ok_err;
 
 /* Records a detail message for the current thread and returns err. */

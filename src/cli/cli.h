@@ -21,6 +21,10 @@ enum {
     EXIT_TRUNCATED = 7,      /* input ends early */
     EXIT_UNSUPPORTED = 8,    /* unknown format version or suite */
     EXIT_FORMAT = 9,         /* malformed envelope or limit exceeded */
+    EXIT_NOT_FOUND = 10,     /* vault: no such key, version or identity */
+    EXIT_CONFLICT = 11,      /* vault: name exists or is soft-deleted */
+    EXIT_FORBIDDEN = 12,     /* vault: not permitted (policy, disabled key, key_ops, validity window) */
+    EXIT_SEALED = 13,        /* vault: sealed */
 };
 
 int cmd_keygen(int argc, char **argv);

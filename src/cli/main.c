@@ -34,6 +34,10 @@ int cli_exit_code(ok_err err)
     case OK_ERR_UNSUPPORTED: return EXIT_UNSUPPORTED;
     case OK_ERR_FORMAT:
     case OK_ERR_LIMIT: return EXIT_FORMAT;
+    case OK_ERR_NOT_FOUND: return EXIT_NOT_FOUND;
+    case OK_ERR_CONFLICT: return EXIT_CONFLICT;
+    case OK_ERR_FORBIDDEN: return EXIT_FORBIDDEN;
+    case OK_ERR_SEALED: return EXIT_SEALED;
     case OK_ERR_NOMEM:
     case OK_ERR_CRYPTO: return EXIT_FAILURE_OTHER;
     }

@@ -6,13 +6,15 @@
 #include "ownkey/util.h"
 
 typedef struct ok_pool ok_pool;
-/* task is the task index (0..n-1); worker is the index of the running worker (1..workers). */
+/* task is the task index (0..n-1); worker is the index of the running thread: 1..workers for the pool's
+ * workers, 0 for the caller helping in ok_pool_wait. */
 typedef void (*ok_pool_fn)(void *arg, size_t task, unsigned worker);
 
 ok_err ok_pool_new(ok_pool **out, unsigned workers);
 /* Hands tasks 0..n-1 to the workers and returns at once; at most one batch is in flight. */
 void ok_pool_start(ok_pool *p, ok_pool_fn fn, void *arg, size_t n);
-/* Returns when every task of the batch in flight is done (at once if none). */
+/* Runs the batch's remaining tasks on the calling thread (as worker 0), then returns when every task of
+ * the batch in flight is done. */
 void ok_pool_wait(ok_pool *p);
 void ok_pool_free(ok_pool *p);
 

@@ -21,8 +21,8 @@ struct ok_env_session {
     uint8_t header_tag[16];
     uint64_t next_frame; /* number of the next frame, from 1 */
     unsigned threads;
-    ok_gcm **gcm;        /* threads + 1: index 0 for the caller, 1..threads for the pool's workers */
-    ok_pool *pool;       /* only when threads > 1 */
+    ok_gcm **gcm;        /* one per thread: index 0 for the caller, 1..threads-1 for the pool's workers */
+    ok_pool *pool;       /* threads - 1 workers, only when threads > 1 */
     size_t *offsets;     /* open: wire offset of each frame in the current batch */
     ok_err *results;     /* result of each frame in the current batch */
     size_t batch_cap;    /* capacity of offsets and results */
@@ -47,15 +47,15 @@ static ok_err session_new(ok_env_session **out, const uint8_t content_key[32], u
     s->next_frame = 1;
     s->threads = threads ? threads : ok_online_cores();
     ok_err rc = OK_OK;
-    s->gcm = calloc(s->threads + 1u, sizeof *s->gcm);
+    s->gcm = calloc(s->threads, sizeof *s->gcm);
     if (!s->gcm) {
         rc = ok_fail(OK_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    for (unsigned i = 0; i <= s->threads; i++)
+    for (unsigned i = 0; i < s->threads; i++)
         OK_GUARD_GOTO(rc, ok_gcm_new(&s->gcm[i], content_key, 32), fail);
     if (s->threads > 1)
-        OK_GUARD_GOTO(rc, ok_pool_new(&s->pool, s->threads), fail);
+        OK_GUARD_GOTO(rc, ok_pool_new(&s->pool, s->threads - 1), fail);
     *out = s;
     return OK_OK;
 fail:
@@ -70,7 +70,7 @@ void ok_env_session_free(ok_env_session *s)
     ok_env_drain(s);
     ok_pool_free(s->pool);
     if (s->gcm)
-        for (unsigned i = 0; i <= s->threads; i++)
+        for (unsigned i = 0; i < s->threads; i++)
             ok_gcm_free(s->gcm[i]);
     free(s->gcm);
     free(s->offsets);
@@ -346,7 +346,7 @@ ok_err ok_env_seal_submit(ok_env_session *s, const uint8_t *in, size_t in_len, i
 
 ok_err ok_env_seal_collect(ok_env_session *s, size_t *out_len)
 {
-    batch b;
+    batch b = {0};
     OK_GUARD(collect(s, &b));
     *out_len = b.in_len + b.nframes * OK_ENV_FRAME_OVERHEAD;
     return OK_OK;
@@ -410,7 +410,7 @@ ok_err ok_env_open_submit(ok_env_session *s, const uint8_t *in, size_t in_len, s
 
 ok_err ok_env_open_collect(ok_env_session *s, size_t *out_len)
 {
-    batch b;
+    batch b = {0};
     OK_GUARD(collect(s, &b));
     *out_len = b.plain;
     return OK_OK;

@@ -40,6 +40,10 @@ const char *ok_err_name(ok_err err)
     case OK_ERR_NO_RECIPIENT: return "no recipient matches";
     case OK_ERR_IO: return "I/O error";
     case OK_ERR_KEY: return "unusable key";
+    case OK_ERR_NOT_FOUND: return "not found";
+    case OK_ERR_CONFLICT: return "conflict";
+    case OK_ERR_FORBIDDEN: return "forbidden";
+    case OK_ERR_SEALED: return "vault is sealed";
     }
     return "unknown error";
 }

@@ -520,6 +520,29 @@ static int rsa_teardown(void **state)
     return 0;
 }
 
+/* Regression (found by fuzz_jwk): parsing the same RSA public JWK must give the same answer every time.
+ * OpenSSL's RSA public check is probabilistic on a malformed modulus. */
+static void test_rsa_public_parse_is_deterministic(void **state)
+{
+    (void)state;
+    const char *files[] = {"regress/jwk-rsa-public-check-nondeterministic.json",
+                           "regress/jwk-rsa-public-check-nondeterministic-2.json"};
+    for (size_t f = 0; f < 2; f++) {
+        size_t len = 0;
+        char *text = test_read_file(test_vector_path(files[f]), &len);
+        assert_non_null(text);
+        ok_jwk *first = NULL;
+        ok_err want = ok_jwk_parse(text, len, &first);
+        ok_jwk_free(first);
+        for (int i = 0; i < 300; i++) {
+            ok_jwk *jwk = NULL;
+            assert_int_equal(ok_jwk_parse(text, len, &jwk), want);
+            ok_jwk_free(jwk);
+        }
+        free(text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_refuse_hostile_sizes),
         cmocka_unit_test(test_truncations_and_mutations),
         cmocka_unit_test(test_serialize_misuse),
+        cmocka_unit_test(test_rsa_public_parse_is_deterministic),
     };
     return cmocka_run_group_tests_name("jwk", tests, rsa_setup, rsa_teardown);
 }

@@ -1,0 +1,314 @@
+/* ownkey vault layer: the key vault's model and rules, independent of any transport. A vault lives in a
+ * data directory: sealed storage (key material encrypted under a master key), keys with versions and
+ * lifecycle, cryptographic operations, identities with tokens and access policies, rotation policies,
+ * and a tamper-evident audit log. The HTTP layer maps the Azure Key Vault API onto these calls; nothing
+ * here knows about HTTP or JSON request shapes. All functions are thread-safe on one ok_vault. */
+#ifndef OWNKEY_VAULT_H
+#define OWNKEY_VAULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ownkey/crypto.h"
+#include "ownkey/util.h"
+
+typedef struct ok_vault ok_vault;
+
+/* ---- Creating, opening, sealing ------------------------------------------------------------------
+ * init creates DIR (mode 0700) with the store (DIR/vault.db), a random 256-bit master key protected as
+ * chosen, and the first identity "admin" holding the admin permission on every key ("*") and every key
+ * permission, whose token is returned once. */
+typedef enum { OK_SEAL_DEV = 1, OK_SEAL_SHAMIR = 2, OK_SEAL_PASSPHRASE = 3 } ok_seal_kind;
+
+typedef struct {
+    ok_seal_kind kind;
+    unsigned shares, threshold;      /* OK_SEAL_SHAMIR: 2 <= threshold <= shares <= 255 */
+    const uint8_t *passphrase;       /* OK_SEAL_PASSPHRASE */
+    size_t passphrase_len;
+    unsigned retention_days;         /* soft-delete retention, 7..90; 0 = 90 */
+    int purge_protection;            /* on from the start (it can be turned on later, never off) */
+} ok_vault_init_params;
+
+typedef struct {
+    char *admin_token;               /* printed once by `ownkeyd init` */
+    char **shares;                   /* OK_SEAL_SHAMIR: `shares` printable share strings */
+    size_t share_count;
+} ok_vault_init_result;
+
+ok_err ok_vault_init(const char *dir, const ok_vault_init_params *p, ok_vault_init_result *out);
+void ok_vault_init_result_clear(ok_vault_init_result *r);
+
+/* Opens an existing vault. A dev vault unseals itself; others start sealed. */
+ok_err ok_vault_open(const char *dir, ok_vault **out);
+void ok_vault_close(ok_vault *v);
+
+typedef struct {
+    int sealed;
+    ok_seal_kind kind;
+    unsigned threshold;              /* shamir: shares needed */
+    unsigned shares_submitted;       /* shamir: shares held so far while sealed */
+    int purge_protection;
+    unsigned retention_days;
+    uint64_t keys;                   /* live (not deleted) key names */
+} ok_vault_status;
+
+void ok_vault_get_status(ok_vault *v, ok_vault_status *st);
+/* Submits one share; unseals when `threshold` distinct valid shares are held. A wrong set of shares is
+ * OK_ERR_AUTH (and the held shares are dropped). OK_OK both for "accepted, need more" and "unsealed". */
+ok_err ok_vault_unseal_share(ok_vault *v, const char *share);
+ok_err ok_vault_unseal_passphrase(ok_vault *v, const uint8_t *passphrase, size_t len);
+/* Wipes the master key and every cached secret from memory. */
+ok_err ok_vault_seal(ok_vault *v);
+/* Turns purge protection on for good. */
+ok_err ok_vault_enable_purge_protection(ok_vault *v);
+
+/* ---- Keys ----------------------------------------------------------------------------------------- */
+#define OK_KEY_NAME_MAX 127          /* names match ^[0-9a-zA-Z-]{1,127}$ */
+#define OK_KEY_VERSION_LEN 32        /* 32 lowercase hex characters */
+#define OK_KEY_MAX_TAGS 15
+#define OK_KEY_TAG_MAX 256
+
+typedef enum { OK_KTY_RSA = 1, OK_KTY_EC = 2, OK_KTY_OCT = 3 } ok_kty;
+
+/* key_ops bits */
+enum {
+    OK_KEYOP_ENCRYPT = 1u << 0,
+    OK_KEYOP_DECRYPT = 1u << 1,
+    OK_KEYOP_SIGN = 1u << 2,
+    OK_KEYOP_VERIFY = 1u << 3,
+    OK_KEYOP_WRAP = 1u << 4,
+    OK_KEYOP_UNWRAP = 1u << 5,
+    OK_KEYOP_IMPORT = 1u << 6,
+    OK_KEYOP_EXPORT = 1u << 7,
+};
+/* "encrypt", "wrapKey", ... <-> bits; parse returns OK_ERR_INVALID_ARG for an unknown name. */
+ok_err ok_keyop_parse(const char *name, unsigned *bit);
+const char *ok_keyop_name(unsigned bit);
+
+typedef struct {
+    char *name;
+    char *value;
+} ok_tag;
+
+/* One key version as the API shows it: never private material. */
+typedef struct {
+    char name[OK_KEY_NAME_MAX + 1];
+    char version[OK_KEY_VERSION_LEN + 1];
+    ok_kty kty;
+    int hsm;                         /* 1 only when an HSM holds the key (later issue) */
+    unsigned bits;                   /* RSA modulus bits, oct key bits, EC field bits */
+    ok_curve curve;                  /* EC only */
+    unsigned ops;                    /* OK_KEYOP_* */
+    int enabled;
+    int64_t nbf, exp;                /* Unix seconds; 0 = unset */
+    int64_t created, updated;
+    ok_tag *tags;
+    size_t tag_count;
+    ok_pkey *public_key;             /* RSA/EC public half; NULL for oct */
+    unsigned recoverable_days;
+    int64_t deleted, scheduled_purge; /* deleted keys only; 0 otherwise */
+} ok_key_info;
+
+void ok_key_info_clear(ok_key_info *k);
+
+/* Attributes set by create, import and update; only the has_* members are applied. */
+typedef struct {
+    int has_enabled, enabled;
+    int has_nbf;
+    int64_t nbf;                     /* 0 clears */
+    int has_exp;
+    int64_t exp;                     /* 0 clears */
+    int has_ops;
+    unsigned ops;
+    int has_tags;
+    const ok_tag *tags;
+    size_t tag_count;
+} ok_key_attrs;
+
+typedef struct {
+    ok_kty kty;
+    unsigned bits;                   /* RSA 2048/3072/4096 (0 = 2048); oct 128/192/256 (0 = 256) */
+    ok_curve curve;                  /* EC: P-256 (default) or P-384 */
+    ok_key_attrs attrs;              /* without ops: RSA all six RSA ops, EC sign/verify, oct
+                                        encrypt/decrypt/wrapKey/unwrapKey */
+} ok_key_spec;
+
+/* Create and import add a new version (the name is created on first use). A soft-deleted name is
+ * OK_ERR_CONFLICT. */
+ok_err ok_vault_key_create(ok_vault *v, const char *name, const ok_key_spec *spec, ok_key_info *out);
+ok_err ok_vault_key_import(ok_vault *v, const char *name, const ok_jwk *key, const ok_key_attrs *attrs,
+                           ok_key_info *out);
+/* version NULL or "" = the latest version. */
+ok_err ok_vault_key_get(ok_vault *v, const char *name, const char *version, ok_key_info *out);
+ok_err ok_vault_key_update(ok_vault *v, const char *name, const char *version, const ok_key_attrs *attrs,
+                           ok_key_info *out);
+/* A new version with the same type, size, ops and tags as the latest. */
+ok_err ok_vault_key_rotate(ok_vault *v, const char *name, ok_key_info *out);
+
+/* Pages are ordered by name (keys) or creation (versions). `after` is the opaque continuation returned
+ * as `next` by the previous page (NULL for the first page); next is NULL on the last page. */
+typedef struct {
+    ok_key_info *items;
+    size_t count;
+    char *next;
+} ok_key_page;
+
+void ok_key_page_clear(ok_key_page *p);
+ok_err ok_vault_key_list(ok_vault *v, const char *after, size_t max, ok_key_page *out);     /* latest of each live key */
+ok_err ok_vault_key_versions(ok_vault *v, const char *name, const char *after, size_t max, ok_key_page *out);
+
+/* Soft delete: the key keeps its versions for recoverable_days; out describes the deleted key. */
+ok_err ok_vault_key_delete(ok_vault *v, const char *name, ok_key_info *out);
+ok_err ok_vault_deleted_get(ok_vault *v, const char *name, ok_key_info *out);
+ok_err ok_vault_deleted_list(ok_vault *v, const char *after, size_t max, ok_key_page *out);
+ok_err ok_vault_deleted_recover(ok_vault *v, const char *name, ok_key_info *out);
+/* With purge protection on, OK_ERR_FORBIDDEN until scheduled_purge has passed. Key material is erased
+ * (secure_delete) before this returns. */
+ok_err ok_vault_deleted_purge(ok_vault *v, const char *name);
+
+/* An opaque blob of every version, sealed under the master key; restorable only into a vault with the
+ * same master key, and only when the name is free (else OK_ERR_CONFLICT). */
+ok_err ok_vault_key_backup(ok_vault *v, const char *name, uint8_t **blob, size_t *len);
+ok_err ok_vault_key_restore(ok_vault *v, const uint8_t *blob, size_t len, ok_key_info *out);
+
+ok_err ok_vault_random(ok_vault *v, uint8_t *out, size_t len); /* 1..128 bytes */
+
+/* ---- Cryptographic operations --------------------------------------------------------------------
+ * Algorithms by key type (Azure names): RSA: RSA-OAEP, RSA-OAEP-256, RSA1_5 (encrypt/decrypt/wrapKey/
+ * unwrapKey), RS256/384/512, PS256/384/512 (sign/verify over a digest); EC: ES256 (P-256), ES384
+ * (P-384); oct: A128KW/A192KW/A256KW (wrap/unwrap, width must match the key), A128GCM/A192GCM/A256GCM
+ * (encrypt/decrypt; the vault picks a 12-byte IV). An algorithm that does not fit the key is
+ * OK_ERR_INVALID_ARG; a disabled key, an op not in key_ops, or (for encrypt, wrapKey, sign) a time
+ * outside [nbf, exp) is OK_ERR_FORBIDDEN; a failed decrypt/unwrap is OK_ERR_AUTH (uniform). */
+typedef enum {
+    OK_KOP_ENCRYPT = 1, OK_KOP_DECRYPT, OK_KOP_WRAP, OK_KOP_UNWRAP, OK_KOP_SIGN, OK_KOP_VERIFY,
+} ok_key_op;
+
+typedef struct {
+    ok_key_op op;
+    const char *alg;
+    const uint8_t *value;            /* plaintext, ciphertext, key, wrapped key, digest (sign), signature (verify) */
+    size_t value_len;
+    const uint8_t *digest;           /* verify only */
+    size_t digest_len;
+    const uint8_t *iv, *aad, *tag;   /* GCM decrypt needs iv and tag; aad optional on both sides */
+    size_t iv_len, aad_len, tag_len;
+} ok_key_op_request;
+
+typedef struct {
+    char version[OK_KEY_VERSION_LEN + 1]; /* the version that did the work */
+    uint8_t *value;                  /* result bytes (secure memory for decrypt/unwrap) */
+    size_t value_len;
+    uint8_t iv[OK_GCM_IV_LEN];       /* GCM encrypt */
+    size_t iv_len;
+    uint8_t tag[OK_GCM_TAG_LEN];
+    size_t tag_len;
+    int verified;                    /* verify */
+} ok_key_op_result;
+
+ok_err ok_vault_key_op(ok_vault *v, const char *name, const char *version, const ok_key_op_request *req,
+                       ok_key_op_result *out);
+void ok_key_op_result_clear(ok_key_op_result *r);
+
+/* ---- Rotation policies ----------------------------------------------------------------------------- */
+typedef enum { OK_ROTATION_ROTATE = 1, OK_ROTATION_NOTIFY = 2 } ok_rotation_action;
+
+typedef struct {
+    ok_rotation_action action;
+    int64_t after_create;            /* seconds after the latest version's creation; 0 = unused */
+    int64_t before_expiry;           /* seconds before the latest version's exp; 0 = unused */
+} ok_lifetime_action;
+
+#define OK_ROTATION_MAX_ACTIONS 8
+typedef struct {
+    ok_lifetime_action actions[OK_ROTATION_MAX_ACTIONS];
+    size_t count;
+    int64_t expiry_time;             /* seconds; new versions get exp = created + expiry_time; 0 = none */
+    int64_t created, updated;        /* 0 when no policy was ever set */
+} ok_rotation_policy;
+
+ok_err ok_vault_rotation_policy_get(ok_vault *v, const char *name, ok_rotation_policy *out);
+ok_err ok_vault_rotation_policy_set(ok_vault *v, const char *name, const ok_rotation_policy *p,
+                                    ok_rotation_policy *out);
+/* Applies every due lifetime action as of `now`: rotates keys (audited as operation "rotate" by identity
+ * "scheduler") and records notifications. The daemon calls it periodically. */
+ok_err ok_vault_rotation_tick(ok_vault *v, int64_t now, unsigned *rotated, unsigned *notified);
+
+/* ---- Identities, tokens, policies ------------------------------------------------------------------
+ * Tokens are random (256 bits), shown once, stored only as HMAC-SHA256 under a key derived from the
+ * master key, compared in constant time; they can expire and be revoked. A sealed vault authenticates
+ * no one (OK_ERR_SEALED). */
+enum {
+    OK_PERM_GET = 1u << 0, OK_PERM_LIST = 1u << 1, OK_PERM_CREATE = 1u << 2, OK_PERM_UPDATE = 1u << 3,
+    OK_PERM_IMPORT = 1u << 4, OK_PERM_DELETE = 1u << 5, OK_PERM_RECOVER = 1u << 6, OK_PERM_PURGE = 1u << 7,
+    OK_PERM_BACKUP = 1u << 8, OK_PERM_RESTORE = 1u << 9, OK_PERM_ROTATE = 1u << 10,
+    OK_PERM_GETROTATIONPOLICY = 1u << 11, OK_PERM_SETROTATIONPOLICY = 1u << 12, OK_PERM_ENCRYPT = 1u << 13,
+    OK_PERM_DECRYPT = 1u << 14, OK_PERM_WRAPKEY = 1u << 15, OK_PERM_UNWRAPKEY = 1u << 16,
+    OK_PERM_SIGN = 1u << 17, OK_PERM_VERIFY = 1u << 18, OK_PERM_ADMIN = 1u << 19,
+    OK_PERM_ALL = (1u << 20) - 1,
+};
+/* "get", "wrapKey", ... (case-insensitive) <-> bit; "all" parses to OK_PERM_ALL. */
+ok_err ok_perm_parse(const char *name, unsigned *bit);
+const char *ok_perm_name(unsigned bit);
+
+#define OK_IDENTITY_NAME_MAX 64      /* ^[0-9a-zA-Z._-]{1,64}$ */
+
+typedef struct {
+    char name[OK_IDENTITY_NAME_MAX + 1];
+    char token_id[33];               /* which token authenticated the request */
+} ok_identity;
+
+/* Creates an identity and its first token (expires 0 = never). OK_ERR_CONFLICT if the name exists. */
+ok_err ok_vault_identity_create(ok_vault *v, const char *name, int64_t expires, char **token, char **token_id);
+ok_err ok_vault_identity_delete(ok_vault *v, const char *name); /* revokes its tokens and policies */
+ok_err ok_vault_token_create(ok_vault *v, const char *identity, int64_t expires, char **token, char **token_id);
+ok_err ok_vault_token_revoke(ok_vault *v, const char *token_id);
+/* OK_ERR_AUTH for an unknown, revoked or expired token. */
+ok_err ok_vault_authenticate(ok_vault *v, const char *token, ok_identity *out);
+
+/* A policy grants an identity permissions on keys whose name matches a pattern ("*" any run of
+ * characters, "?" one character). Setting a policy replaces the one with the same pattern. */
+ok_err ok_vault_policy_set(ok_vault *v, const char *identity, const char *pattern, unsigned perms);
+ok_err ok_vault_policy_delete(ok_vault *v, const char *identity, const char *pattern);
+/* 1 if some policy of the identity matches key_name (for admin/vault-wide calls key_name is "*"-free
+ * and matched literally by "*" patterns only) and grants perm. */
+int ok_vault_allowed(ok_vault *v, const ok_identity *who, const char *key_name, unsigned perm);
+
+typedef struct {
+    char *pattern;
+    unsigned perms;
+} ok_policy;
+
+typedef struct {
+    char name[OK_IDENTITY_NAME_MAX + 1];
+    int64_t created;
+    ok_policy *policies;
+    size_t policy_count;
+} ok_identity_info;
+
+ok_err ok_vault_identity_list(ok_vault *v, ok_identity_info **out, size_t *count);
+void ok_identity_info_free(ok_identity_info *items, size_t count);
+
+/* ---- Audit ---------------------------------------------------------------------------------------
+ * One JSON line per request in DIR/audit.log, chained: each line carries a MAC over the previous line's
+ * MAC and its own content, under a key derived from the master key. Never key material, plaintext or
+ * tokens. If the line cannot be written durably, ok_vault_audit fails and the caller must fail the
+ * request. */
+typedef struct {
+    const char *request_id;
+    const char *identity;            /* NULL for unauthenticated */
+    const char *client;              /* client address */
+    const char *operation;           /* "create", "wrapkey", ... */
+    const char *key_name;            /* may be NULL */
+    const char *key_version;         /* may be NULL */
+    int status;                      /* HTTP status */
+    const char *error_code;          /* NULL on success */
+    double latency_ms;
+} ok_audit_record;
+
+ok_err ok_vault_audit(ok_vault *v, const ok_audit_record *r);
+/* Verifies the vault's audit log (the vault must be unsealed). *first_bad = 0 when intact, else the
+ * 1-based number of the first line that fails. */
+ok_err ok_vault_audit_verify(ok_vault *v, uint64_t *lines, uint64_t *first_bad);
+
+#endif

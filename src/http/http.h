@@ -1,0 +1,75 @@
+/* Internal to the http layer: the request and response the server hands to the API handlers, and the
+ * server itself (libmicrohttpd over TLS, thread pool, bounded bodies, metrics). The handlers (keys API,
+ * management API) know nothing of libmicrohttpd. */
+#ifndef OWNKEY_HTTP_H
+#define OWNKEY_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ownkey/util.h"
+
+#define OK_HTTP_MAX_BODY (1024u * 1024u)  /* 413 past this */
+#define OK_HTTP_MAX_HEADERS 8
+
+typedef struct ok_http_request ok_http_request;
+
+struct ok_http_request {
+    const char *method;          /* "GET", "POST", ... */
+    const char *path;            /* as received, percent-decoded, not normalized: "/keys/a//sign" stays */
+    const uint8_t *body;         /* NULL when empty */
+    size_t body_len;
+    const char *client;          /* "ADDR:PORT" */
+    const char *request_id;      /* x-ms-client-request-id, or a generated one */
+    const char *base_url;        /* "https://" + the Host header the client used */
+    /* Query parameter by name (names and values percent-decoded, so "api%2Dversion" is "api-version");
+     * NULL when absent. */
+    const char *(*query)(const ok_http_request *r, const char *name);
+    /* Request header by name (case-insensitive); NULL when absent. */
+    const char *(*header)(const ok_http_request *r, const char *name);
+    void *impl;                  /* the server's */
+};
+
+typedef struct {
+    int status;
+    ok_buf body;                 /* response body (caller-initialized, unbounded) */
+    const char *content_type;    /* static string; default "application/json; charset=utf-8" */
+    const char *header_names[OK_HTTP_MAX_HEADERS];
+    char *header_values[OK_HTTP_MAX_HEADERS]; /* malloc'ed */
+    size_t header_count;
+    const char *operation;       /* static string naming the operation, for metrics ("create", ...) */
+} ok_http_response;
+
+ok_err ok_http_response_header(ok_http_response *r, const char *name, const char *value);
+void ok_http_response_free(ok_http_response *r);
+
+/* Handles one request; always fills resp (status and body). Called on a server thread. */
+typedef void (*ok_http_handler)(void *ctx, const ok_http_request *req, ok_http_response *resp);
+
+typedef struct {
+    const char *listen;          /* "HOST:PORT", default "127.0.0.1:8443" */
+    const char *cert_pem_path;   /* server certificate chain (PEM) */
+    const char *key_pem_path;    /* its private key (PEM) */
+    unsigned threads;            /* 0 = 2 x cores */
+    unsigned max_connections;    /* 0 = 1024 */
+    ok_http_handler handler;
+    void *handler_ctx;
+    /* Extra lines for /metrics (e.g. seal state, key count), appended to the server's own. May be NULL. */
+    void (*metrics_extra)(void *ctx, ok_buf *out);
+} ok_http_config;
+
+typedef struct ok_http_server ok_http_server;
+
+/* Binds and starts serving (HTTPS only, TLS 1.2+). /healthz and /metrics are answered by the server
+ * itself; everything else goes to the handler. */
+ok_err ok_http_start(const ok_http_config *cfg, ok_http_server **out);
+/* Stops accepting, lets requests in flight finish, frees the server. */
+void ok_http_stop(ok_http_server *s);
+/* The port actually bound (useful with port 0 in tests). */
+unsigned ok_http_port(const ok_http_server *s);
+
+/* Writes a self-signed certificate (EC P-256, valid one year, SAN DNS:localhost and IP:127.0.0.1) to
+ * cert_path and key_path (the key with mode 0600) unless both exist already. */
+ok_err ok_http_ensure_self_signed(const char *cert_path, const char *key_path);
+
+#endif
