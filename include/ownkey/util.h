@@ -111,4 +111,8 @@ ok_err ok_b64url_decode(const char *in, size_t len, uint8_t **out, size_t *out_l
 ok_err ok_hex_encode(const uint8_t *in, size_t len, char **out);
 ok_err ok_hex_decode(const char *in, uint8_t **out, size_t *out_len);
 
+/* ---- ISO 8601 durations ("P90D", "PT12H", "P1Y2M3DT4H5M6S", "P2W"); Y = 365 days, M = 30 days ---- */
+ok_err ok_duration_parse(const char *text, int64_t *seconds);
+void ok_duration_format(int64_t seconds, char *out, size_t len);
+
 #endif

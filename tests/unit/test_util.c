@@ -131,6 +131,33 @@ static void test_secure_memory_and_errors(void **state)
     assert_string_equal(ok_err_name(OK_ERR_NO_RECIPIENT), "no recipient matches");
 }
 
+static void test_iso8601_durations(void **state)
+{
+    (void)state;
+    int64_t s = 0;
+    assert_int_equal(ok_duration_parse("P90D", &s), OK_OK);
+    assert_int_equal(s, 90 * 86400);
+    assert_int_equal(ok_duration_parse("PT12H", &s), OK_OK);
+    assert_int_equal(s, 12 * 3600);
+    assert_int_equal(ok_duration_parse("P1Y2M3DT4H5M6S", &s), OK_OK);
+    assert_int_equal(s, 365 * 86400 + 60 * 86400 + 3 * 86400 + 4 * 3600 + 5 * 60 + 6);
+    assert_int_equal(ok_duration_parse("P2W", &s), OK_OK);
+    assert_int_equal(s, 14 * 86400);
+    assert_int_equal(ok_duration_parse("PT1M", &s), OK_OK);
+    assert_int_equal(s, 60);
+    const char *bad[] = {"", "P", "PT", "90D", "P90", "PD", "P1D2Y", "PT1H1H", "P1DT", "P-1D", "P1.5D", "P1234567890D", "PT5X", NULL};
+    for (size_t i = 0; bad[i]; i++)
+        if (ok_duration_parse(bad[i], &s) == OK_OK)
+            fail_msg("duration \"%s\" was accepted", bad[i]);
+    char out[32];
+    ok_duration_format(90 * 86400, out, sizeof out);
+    assert_string_equal(out, "P90D");
+    ok_duration_format(7200, out, sizeof out);
+    assert_string_equal(out, "PT2H");
+    ok_duration_format(61, out, sizeof out);
+    assert_string_equal(out, "PT61S");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_base64url),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_secure_memory_and_errors),
+        cmocka_unit_test(test_iso8601_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,290 @@
+/* ownkeyd: the key vault daemon. `init` creates a vault in a data directory; `serve` opens it and
+ * serves the keys API and the management API over HTTPS until SIGTERM/SIGINT, running the rotation
+ * scheduler alongside. Thin: parses arguments and wires the vault, the API and the server together. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/api/api.h"
+#include "http/http.h"
+#include "ownkey/vault.h"
+
+static const char USAGE[] =
+    "usage: ownkeyd init --data-dir DIR [--dev | --shares N --threshold K | --passphrase-file F]\n"
+    "                    [--retention-days N] [--purge-protection] [--output text|json]\n"
+    "       ownkeyd serve --data-dir DIR [--listen HOST:PORT] [--cert PEM --key PEM] [--threads N]\n"
+    "                     [--challenge-resource URL] [--rotation-interval SECONDS]\n";
+
+static int fail(ok_err rc)
+{
+    const char *msg = ok_err_message();
+    fprintf(stderr, "ownkeyd: %s\n", msg && *msg ? msg : ok_err_name(rc));
+    return 1;
+}
+
+static int usage_error(const char *msg)
+{
+    fprintf(stderr, "ownkeyd: %s\n%s", msg, USAGE);
+    return 2;
+}
+
+/* ---- init ------------------------------------------------------------------------------------------ */
+
+static char *read_passphrase(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = ok_secure_alloc(4096);
+    size_t n = buf ? fread(buf, 1, 4095, f) : 0;
+    fclose(f);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (buf)
+        buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data-dir", required_argument, NULL, 'd'}, {"dev", no_argument, NULL, 'D'},
+        {"shares", required_argument, NULL, 'n'}, {"threshold", required_argument, NULL, 'k'},
+        {"passphrase-file", required_argument, NULL, 'p'}, {"output", required_argument, NULL, 'o'},
+        {"retention-days", required_argument, NULL, 'r'}, {"purge-protection", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL, *pass_file = NULL, *output = "text";
+    int dev = 0, c;
+    ok_vault_init_params p = {0};
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'D': dev = 1; break;
+        case 'n': p.shares = (unsigned)atoi(optarg); break;
+        case 'k': p.threshold = (unsigned)atoi(optarg); break;
+        case 'p': pass_file = optarg; break;
+        case 'o': output = optarg; break;
+        case 'r': p.retention_days = (unsigned)atoi(optarg); break;
+        case 'P': p.purge_protection = 1; break;
+        case 'h': fputs(USAGE, stdout); return 0;
+        default: return usage_error("bad option");
+        }
+    }
+    if (!dir)
+        return usage_error("--data-dir is required");
+    if (dev + (p.shares > 0) + (pass_file != NULL) != 1)
+        return usage_error("choose exactly one of --dev, --shares N --threshold K, --passphrase-file F");
+    if (strcmp(output, "text") && strcmp(output, "json"))
+        return usage_error("--output must be text or json");
+    char *pass = NULL;
+    size_t pass_len = 0;
+    if (dev) {
+        p.kind = OK_SEAL_DEV;
+    } else if (p.shares) {
+        p.kind = OK_SEAL_SHAMIR;
+    } else {
+        p.kind = OK_SEAL_PASSPHRASE;
+        pass = read_passphrase(pass_file, &pass_len);
+        if (!pass || pass_len == 0) {
+            ok_secure_free(pass, 4096);
+            return usage_error("cannot read a passphrase from --passphrase-file");
+        }
+        p.passphrase = (const uint8_t *)pass;
+        p.passphrase_len = pass_len;
+    }
+    ok_vault_init_result r = {0};
+    ok_err rc = ok_vault_init(dir, &p, &r);
+    ok_secure_free(pass, 4096);
+    if (rc != OK_OK)
+        return fail(rc);
+    if (!strcmp(output, "json")) {
+        json_t *doc = json_pack("{s:s, s:s, s:s}", "data_dir", dir, "admin_identity", "admin", "admin_token", r.admin_token);
+        if (r.share_count) {
+            json_t *shares = json_array();
+            for (size_t i = 0; i < r.share_count; i++)
+                json_array_append_new(shares, json_string(r.shares[i]));
+            json_object_set_new(doc, "shares", shares);
+            json_object_set_new(doc, "threshold", json_integer(p.threshold));
+        }
+        json_dumpf(doc, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(doc);
+    } else {
+        printf("Vault created in %s.\n\nAdmin token (shown once; store it safely):\n  %s\n", dir, r.admin_token);
+        for (size_t i = 0; i < r.share_count; i++)
+            printf("%sUnseal share %zu of %zu:\n  %s\n", i ? "" : "\nShares (any " , i + 1, r.share_count, r.shares[i]);
+        if (dev)
+            printf("\nWARNING: --dev keeps the master key in %s/master.key beside the data. Never use it in production.\n", dir);
+    }
+    fflush(stdout);
+    ok_vault_init_result_clear(&r);
+    return 0;
+}
+
+/* ---- serve ----------------------------------------------------------------------------------------- */
+
+typedef struct {
+    ok_vault *vault;
+    unsigned interval;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop;
+} scheduler;
+
+static void *scheduler_main(void *arg)
+{
+    scheduler *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += s->interval;
+        pthread_cond_timedwait(&s->wake, &s->lock, &until);
+        if (s->stop)
+            break;
+        pthread_mutex_unlock(&s->lock);
+        unsigned rotated = 0, notified = 0;
+        ok_err rc = ok_vault_rotation_tick(s->vault, (int64_t)time(NULL), &rotated, &notified);
+        if (rc != OK_OK && rc != OK_ERR_SEALED)
+            fprintf(stderr, "ownkeyd: rotation scheduler: %s\n", ok_err_message());
+        else if (rotated || notified)
+            fprintf(stderr, "ownkeyd: rotation scheduler: %u rotated, %u notified\n", rotated, notified);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+static void metrics_extra(void *ctx, ok_buf *out)
+{
+    ok_api *api = ctx;
+    ok_vault_status st;
+    ok_vault_get_status(api->vault, &st);
+    char text[256];
+    int n = snprintf(text, sizeof text,
+                     "# TYPE ownkey_vault_sealed gauge\nownkey_vault_sealed %d\n"
+                     "# TYPE ownkey_vault_keys gauge\nownkey_vault_keys %llu\n",
+                     st.sealed, (unsigned long long)st.keys);
+    ok_buf_put(out, text, (size_t)n);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data-dir", required_argument, NULL, 'd'}, {"listen", required_argument, NULL, 'l'},
+        {"cert", required_argument, NULL, 'c'}, {"key", required_argument, NULL, 'k'},
+        {"threads", required_argument, NULL, 't'}, {"challenge-resource", required_argument, NULL, 'r'},
+        {"rotation-interval", required_argument, NULL, 'i'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL, *listen = "127.0.0.1:8443", *cert = NULL, *key = NULL, *resource = NULL;
+    unsigned threads = 0, interval = 60;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'c': cert = optarg; break;
+        case 'k': key = optarg; break;
+        case 't': threads = (unsigned)atoi(optarg); break;
+        case 'r': resource = optarg; break;
+        case 'i': interval = (unsigned)atoi(optarg); break;
+        case 'h': fputs(USAGE, stdout); return 0;
+        default: return usage_error("bad option");
+        }
+    }
+    if (!dir)
+        return usage_error("--data-dir is required");
+    if (!cert != !key)
+        return usage_error("--cert and --key go together");
+    if (interval == 0)
+        return usage_error("--rotation-interval must be at least 1 second");
+
+    char cert_path[4096], key_path[4096];
+    if (!cert) {
+        snprintf(cert_path, sizeof cert_path, "%s/tls", dir);
+        mkdir(cert_path, 0700);
+        snprintf(cert_path, sizeof cert_path, "%s/tls/cert.pem", dir);
+        snprintf(key_path, sizeof key_path, "%s/tls/key.pem", dir);
+        ok_err rc = ok_http_ensure_self_signed(cert_path, key_path);
+        if (rc != OK_OK)
+            return fail(rc);
+        cert = cert_path;
+        key = key_path;
+    }
+    ok_vault *vault = NULL;
+    ok_err rc = ok_vault_open(dir, &vault);
+    if (rc != OK_OK)
+        return fail(rc);
+    ok_vault_status st;
+    ok_vault_get_status(vault, &st);
+    if (st.kind == OK_SEAL_DEV)
+        fprintf(stderr, "ownkeyd: WARNING: development vault: the master key lies beside the data in %s/master.key; "
+                        "anyone who can read the directory can read every key. Never use --dev in production.\n", dir);
+
+    /* Signals are taken by sigwait in this thread only. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    ok_api api = {.vault = vault, .challenge_resource = resource};
+    ok_http_config cfg = {.listen = listen, .cert_pem_path = cert, .key_pem_path = key, .threads = threads,
+                          .handler = ok_api_handle, .handler_ctx = &api, .metrics_extra = metrics_extra};
+    ok_http_server *server = NULL;
+    rc = ok_http_start(&cfg, &server);
+    if (rc != OK_OK) {
+        ok_vault_close(vault);
+        return fail(rc);
+    }
+    scheduler sched = {.vault = vault, .interval = interval};
+    pthread_mutex_init(&sched.lock, NULL);
+    pthread_cond_init(&sched.wake, NULL);
+    pthread_t sched_thread;
+    int have_sched = pthread_create(&sched_thread, NULL, scheduler_main, &sched) == 0;
+
+    fprintf(stderr, "ownkeyd: serving https://%s (vault %s, %s)\n", listen, dir, st.sealed ? "sealed" : "unsealed");
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "ownkeyd: %s received, finishing requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+
+    ok_http_stop(server);
+    if (have_sched) {
+        pthread_mutex_lock(&sched.lock);
+        sched.stop = 1;
+        pthread_cond_signal(&sched.wake);
+        pthread_mutex_unlock(&sched.lock);
+        pthread_join(sched_thread, NULL);
+    }
+    ok_vault_close(vault);
+    fprintf(stderr, "ownkeyd: stopped\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "init"))
+        return cmd_init(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "serve"))
+        return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    return usage_error("unknown command");
+}
