@@ -69,6 +69,11 @@ ok_err ok_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, 
 ok_err ok_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len,
                       uint8_t out[OK_SHA256_LEN]);
 ok_err ok_sha256(const uint8_t *msg, size_t len, uint8_t out[OK_SHA256_LEN]);
+/* scrypt (RFC 7914) for passphrases: n a power of two >= 2, r and p >= 1, out_len 1..64. Parameters needing
+ * more than 1 GiB (128 * r * n bytes) or p > 16 are OK_ERR_LIMIT, so stored parameters cannot exhaust memory. */
+#define OK_SCRYPT_MAX_MEM (1024u * 1024u * 1024u)
+ok_err ok_scrypt(const uint8_t *pass, size_t pass_len, const uint8_t *salt, size_t salt_len, uint64_t n, uint32_t r,
+                 uint32_t p, uint8_t *out, size_t out_len);
 
 /* ---- Asymmetric keys ------------------------------------------------------------------------------
  * An ok_pkey is an RSA or EC key, private (holding its public half) or public only. */
@@ -84,6 +89,9 @@ ok_err ok_pkey_from_pem(ok_pkey **out, const char *pem, size_t len);
 /* RSA public key from big-endian modulus and exponent (leading zero bytes allowed). */
 ok_err ok_pkey_rsa_from_public(ok_pkey **out, const uint8_t *n, size_t n_len, const uint8_t *e, size_t e_len);
 ok_err ok_pkey_public_der(const ok_pkey *k, uint8_t **der, size_t *len); /* SPKI, malloc'ed */
+/* PKCS#8 PrivateKeyInfo of a private key, in ok_secure_alloc memory: free with ok_secure_free(*der, *len).
+ * OK_ERR_KEY for a public-only key. Reads back with ok_pkey_from_der(..., 1). */
+ok_err ok_pkey_private_der(const ok_pkey *k, uint8_t **der, size_t *len);
 ok_err ok_pkey_public_copy(const ok_pkey *k, ok_pkey **out);  /* a public-only copy */
 /* Another handle on the same key (reference counted; keys are immutable once made). */
 ok_err ok_pkey_share(const ok_pkey *k, ok_pkey **out);
@@ -120,6 +128,12 @@ typedef enum {
 ok_err ok_sign(const ok_pkey *k, ok_sig_alg alg, const uint8_t *msg, size_t msg_len, uint8_t *sig, size_t *sig_len);
 ok_err ok_verify(const ok_pkey *k, ok_sig_alg alg, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
                  size_t sig_len);
+/* The same over a digest the caller computed (Azure Key Vault's sign/verify): len must equal the algorithm's
+ * hash length (32, 48, 64), else OK_ERR_INVALID_ARG. RS* builds the DigestInfo; PS* and ES* as above. */
+ok_err ok_sign_digest(const ok_pkey *k, ok_sig_alg alg, const uint8_t *digest, size_t len, uint8_t *sig,
+                      size_t *sig_len);
+ok_err ok_verify_digest(const ok_pkey *k, ok_sig_alg alg, const uint8_t *digest, size_t len, const uint8_t *sig,
+                        size_t sig_len);
 /* Generic forms for test vectors and the vault: RSASSA-PKCS1-v1_5 or RSASSA-PSS with explicit hashes and
  * salt length (bytes). */
 ok_err ok_rsa_pkcs1_sign(const ok_pkey *k, ok_hash hash, const uint8_t *msg, size_t msg_len, uint8_t *sig, size_t *sig_len);

@@ -67,7 +67,18 @@ ok_err ok_file_provider_from_jwk(const ok_jwk *jwk, ok_provider **out);
 /* Reads and parses a JWK file (refusing files over OK_JWK_MAX_LEN). */
 ok_err ok_file_provider_open(const char *path, ok_provider **out);
 
-/* A key reference as the CLI takes it: "file:PATH" (later "vault:…", "pkcs11:…", "kmip:…"). */
+/* ---- The `vault` provider: a key in an ownkey vault (or an Azure Key Vault keys API) --------------
+ * Referenced as "https://HOST[:PORT]/keys/NAME[/VERSION]". Wraps with the vault's wrapkey (RSA-OAEP-256
+ * for RSA keys, A256KW for oct keys) using the given version, else the current one; the EDK's key id is
+ * the versionless key URL and its version the one that wrapped, which unwrap uses, so envelopes outlive
+ * rotations. token is required; ca_file (PEM) may be NULL for the system's CAs. Connects on first use. */
+#define OK_PROVIDER_VAULT "vault"
+ok_err ok_vault_provider_open(const char *ref, const char *token, const char *ca_file, ok_provider **out);
+/* The same with the token from OWNKEY_TOKEN and the CA file from OWNKEY_CACERT. */
+ok_err ok_vault_provider_from_env(const char *ref, ok_provider **out);
+
+/* A key reference as the CLI takes it: "file:PATH" or "https://HOST[:PORT]/keys/NAME[/VERSION]" (later
+ * "pkcs11:…", "kmip:…"). */
 ok_err ok_provider_from_ref(const char *ref, ok_provider **out);
 
 #endif

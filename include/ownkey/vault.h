@@ -23,7 +23,7 @@ typedef enum { OK_SEAL_DEV = 1, OK_SEAL_SHAMIR = 2, OK_SEAL_PASSPHRASE = 3 } ok_
 typedef struct {
     ok_seal_kind kind;
     unsigned shares, threshold;      /* OK_SEAL_SHAMIR: 2 <= threshold <= shares <= 255 */
-    const uint8_t *passphrase;       /* OK_SEAL_PASSPHRASE */
+    const uint8_t *passphrase;       /* OK_SEAL_PASSPHRASE: at least 8 bytes */
     size_t passphrase_len;
     unsigned retention_days;         /* soft-delete retention, 7..90; 0 = 90 */
     int purge_protection;            /* on from the start (it can be turned on later, never off) */
@@ -57,6 +57,9 @@ void ok_vault_get_status(ok_vault *v, ok_vault_status *st);
  * OK_ERR_AUTH (and the held shares are dropped). OK_OK both for "accepted, need more" and "unsealed". */
 ok_err ok_vault_unseal_share(ok_vault *v, const char *share);
 ok_err ok_vault_unseal_passphrase(ok_vault *v, const uint8_t *passphrase, size_t len);
+/* Unseals a vault that needs no operator (dev: reads DIR/master.key again after ok_vault_seal; an HSM seal
+ * later). OK_ERR_INVALID_ARG for Shamir and passphrase vaults. */
+ok_err ok_vault_unseal_auto(ok_vault *v);
 /* Wipes the master key and every cached secret from memory. */
 ok_err ok_vault_seal(ok_vault *v);
 /* Turns purge protection on for good. */
@@ -146,7 +149,8 @@ ok_err ok_vault_key_update(ok_vault *v, const char *name, const char *version, c
 ok_err ok_vault_key_rotate(ok_vault *v, const char *name, ok_key_info *out);
 
 /* Pages are ordered by name (keys) or creation (versions). `after` is the opaque continuation returned
- * as `next` by the previous page (NULL for the first page); next is NULL on the last page. */
+ * as `next` by the previous page (NULL for the first page); next is NULL on the last page. A malformed
+ * continuation is OK_ERR_INVALID_ARG. max: 0 = 25, at most 1000 (else OK_ERR_INVALID_ARG). */
 typedef struct {
     ok_key_info *items;
     size_t count;
@@ -270,8 +274,12 @@ ok_err ok_vault_authenticate(ok_vault *v, const char *token, ok_identity *out);
  * characters, "?" one character). Setting a policy replaces the one with the same pattern. */
 ok_err ok_vault_policy_set(ok_vault *v, const char *identity, const char *pattern, unsigned perms);
 ok_err ok_vault_policy_delete(ok_vault *v, const char *identity, const char *pattern);
-/* 1 if some policy of the identity matches key_name (for admin/vault-wide calls key_name is "*"-free
- * and matched literally by "*" patterns only) and grants perm. */
+/* 1 if the policies of the identity whose pattern matches key_name together grant every bit of perm;
+ * 0 otherwise (deny by default, also for who NULL, perm 0 or outside OK_PERM_ALL, a key_name that is
+ * not a valid key name, or a storage failure). Patterns match the whole name, case-sensitively.
+ * key_name NULL is for calls not about one key (identities, tokens, policies, vault-wide settings,
+ * listing keys): then only a policy whose pattern is exactly "*" applies, so management calls need
+ * OK_PERM_ADMIN granted on "*". */
 int ok_vault_allowed(ok_vault *v, const ok_identity *who, const char *key_name, unsigned perm);
 
 typedef struct {
@@ -310,5 +318,11 @@ ok_err ok_vault_audit(ok_vault *v, const ok_audit_record *r);
 /* Verifies the vault's audit log (the vault must be unsealed). *first_bad = 0 when intact, else the
  * 1-based number of the first line that fails. */
 ok_err ok_vault_audit_verify(ok_vault *v, uint64_t *lines, uint64_t *first_bad);
+/* Verifies an audit log file with the audit key, without a vault (for the CLI and offline checks).
+ * *lines = lines in the file; *first_bad as above. Lines written while the vault was sealed carry no
+ * MAC of their own and are proven by the next MAC'd line; trailing ones that no MAC'd line covers yet
+ * cannot be proven here and count as bad. Removing whole lines from the end of the file is detectable
+ * only by ok_vault_audit_verify on the running vault, which knows the chain's head. */
+ok_err ok_audit_verify_file(const char *path, const uint8_t key[32], uint64_t *lines, uint64_t *first_bad);
 
 #endif

@@ -14,6 +14,8 @@ static const char HELP[] =
     "Encrypts IN (default stdin) to OUT (default stdout). With -o, OUT appears only when complete.\n"
     "\n"
     "  --to KEYREF        a recipient key: file:KEY.jwk (an AES-256 key, or an RSA public or private key)\n"
+    "                     or https://HOST[:PORT]/keys/NAME[/VERSION], a vault key (RSA or oct; the token\n"
+    "                     and CA come from OWNKEY_TOKEN and OWNKEY_CACERT)\n"
     "                     Repeat for several recipients: any one of them can decrypt (any-of).\n"
     "  --all-of           every --to key is needed to decrypt (layers, e.g. service + customer key)\n"
     "  --context K=V      an encryption context entry, authenticated and shown by inspect (repeatable)\n"

@@ -1,11 +1,12 @@
-/* ownkey: the client-side encryption command. Dispatches to the commands and maps errors to the
- * documented exit codes. */
+/* ownkey: the client-side encryption command and the vault's command-line client. Dispatches to the
+ * commands and maps errors to the documented exit codes. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/vault_cli.h"
 
 static const char USAGE[] =
     "usage: ownkey <command> [options]\n"
@@ -18,6 +19,14 @@ static const char USAGE[] =
     "  encrypt   encrypt a file or stream to one or more recipient keys\n"
     "  decrypt   decrypt an envelope with a key\n"
     "  inspect   show an envelope's header (recipients, context) without decrypting\n"
+    "\n"
+    "vault commands (an ownkeyd over HTTPS; --addr/--token/--cacert or OWNKEY_ADDR, OWNKEY_TOKEN,\n"
+    "OWNKEY_CACERT):\n"
+    "  key       create, list, show, update, rotate, delete, back up keys; wrap, sign, ... with them\n"
+    "  identity  identities and their tokens\n"
+    "  policy    access policies: which identity may do what with which keys\n"
+    "  operator  seal status, unseal, seal\n"
+    "  audit     verify the audit log; show its last records\n"
     "\n"
     "Run 'ownkey <command> --help' for a command's options. Exit codes are in ownkey(1).\n";
 
@@ -97,6 +106,16 @@ int main(int argc, char **argv)
         return cmd_decrypt(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "key"))
+        return cmd_key(argc - 1, argv + 1);
+    if (!strcmp(cmd, "identity"))
+        return cmd_identity(argc - 1, argv + 1);
+    if (!strcmp(cmd, "policy"))
+        return cmd_policy(argc - 1, argv + 1);
+    if (!strcmp(cmd, "operator"))
+        return cmd_operator(argc - 1, argv + 1);
+    if (!strcmp(cmd, "audit"))
+        return cmd_audit(argc - 1, argv + 1);
     fprintf(stderr, "ownkey: unknown command \"%s\" (see 'ownkey --help')\n", cmd);
     return EXIT_USAGE;
 }

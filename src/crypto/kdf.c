@@ -1,5 +1,5 @@
-/* Hashing and key derivation on SHA-256: HKDF-SHA256 (RFC 5869), HMAC-SHA256 and SHA-256. Owns no
- * key schedule of any format; callers choose salts and info strings. */
+/* Hashing and key derivation: HKDF-SHA256 (RFC 5869), HMAC-SHA256, SHA-256, and scrypt (RFC 7914) for
+ * passphrases. Owns no key schedule of any format; callers choose salts, info strings and costs. */
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
@@ -85,4 +85,48 @@ ok_err ok_sha256(const uint8_t *msg, size_t len, uint8_t out[OK_SHA256_LEN])
     if (EVP_Digest(len ? msg : empty, len, out, &n, EVP_sha256(), NULL) != 1 || n != OK_SHA256_LEN)
         return ok_crypto_fail(OK_ERR_CRYPTO, "SHA-256");
     return OK_OK;
+}
+
+ok_err ok_scrypt(const uint8_t *pass, size_t pass_len, const uint8_t *salt, size_t salt_len, uint64_t n, uint32_t r,
+                 uint32_t p, uint8_t *out, size_t out_len)
+{
+    static const uint8_t empty[1] = {0};
+    EVP_KDF *kdf = NULL;
+    EVP_KDF_CTX *ctx = NULL;
+    OSSL_PARAM params[7];
+    uint64_t maxmem = (uint64_t)OK_SCRYPT_MAX_MEM + (1u << 20); /* the n-sized array plus the r*p blocks */
+    ok_err rc = OK_OK;
+
+    if (out == NULL || (pass == NULL && pass_len != 0) || (salt == NULL && salt_len != 0))
+        return ok_fail(OK_ERR_INVALID_ARG, "scrypt: NULL argument");
+    if (out_len == 0 || out_len > 64)
+        return ok_fail(OK_ERR_INVALID_ARG, "scrypt: output length %zu not in 1..64", out_len);
+    if (n < 2 || (n & (n - 1)) != 0 || r == 0 || p == 0)
+        return ok_fail(OK_ERR_INVALID_ARG, "scrypt: N must be a power of two >= 2, r and p >= 1");
+    if (p > 16 || r > OK_SCRYPT_MAX_MEM / 128 || n > OK_SCRYPT_MAX_MEM / (128u * (uint64_t)r))
+        return ok_fail(OK_ERR_LIMIT, "scrypt: parameters N=%llu r=%u p=%u need too much memory or time",
+                       (unsigned long long)n, r, p);
+
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)(pass ? pass : empty), pass_len);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)(salt ? salt : empty), salt_len);
+    params[2] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
+    params[3] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r);
+    params[4] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p);
+    params[5] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem);
+    params[6] = OSSL_PARAM_construct_end();
+
+    kdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_SCRYPT, NULL);
+    ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+    if (ctx == NULL) {
+        rc = ok_crypto_fail(OK_ERR_CRYPTO, "scrypt setup");
+        goto done;
+    }
+    if (EVP_KDF_derive(ctx, out, out_len, params) != 1) {
+        ok_zeroize(out, out_len);
+        rc = ok_crypto_fail(OK_ERR_CRYPTO, "scrypt derive");
+    }
+done:
+    EVP_KDF_CTX_free(ctx); /* cleanses the password copy it held */
+    EVP_KDF_free(kdf);
+    return rc;
 }

@@ -1,5 +1,5 @@
 /* Asymmetric key objects (ok_pkey): RSA, RSA-PSS and EC P-256/P-384 keys, their generation, DER/PEM
- * loading, SPKI export, public copies and accessors. Owns no operation with a key (see rsa_encrypt.c,
+ * loading, SPKI and PKCS#8 export, public copies and accessors. Owns no operation with a key (see rsa_encrypt.c,
  * signature.c) and no JWK form (see jwk.c). */
 #include <limits.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
+#include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
@@ -292,6 +293,40 @@ ok_err ok_pkey_public_der(const ok_pkey *k, uint8_t **der, size_t *len)
     }
     *len = (size_t)n;
     return OK_OK;
+}
+
+/* Encodes through OSSL_ENCODER into OpenSSL's buffer (a memory BIO, cleansed as it grows and on free), copies
+ * it into secure memory and cleanses the OpenSSL copy. */
+ok_err ok_pkey_private_der(const ok_pkey *k, uint8_t **der, size_t *len)
+{
+    OSSL_ENCODER_CTX *ectx = NULL;
+    unsigned char *tmp = NULL;
+    size_t tmp_len = 0;
+    ok_err rc = OK_OK;
+
+    if (k == NULL || der == NULL || len == NULL)
+        return ok_fail(OK_ERR_INVALID_ARG, "ok_pkey_private_der: NULL argument");
+    *der = NULL;
+    *len = 0;
+    if (!k->is_private)
+        return ok_fail(OK_ERR_KEY, "the key has no private part");
+    ectx = OSSL_ENCODER_CTX_new_for_pkey(k->pkey, OSSL_KEYMGMT_SELECT_ALL, "DER", "PrivateKeyInfo", NULL);
+    if (ectx == NULL || OSSL_ENCODER_to_data(ectx, &tmp, &tmp_len) != 1 || tmp == NULL || tmp_len == 0) {
+        rc = ok_crypto_fail(OK_ERR_CRYPTO, "PKCS#8 encoding");
+        goto done;
+    }
+    *der = ok_secure_alloc(tmp_len);
+    if (*der == NULL) {
+        rc = ok_fail(OK_ERR_NOMEM, "PKCS#8 encoding");
+        goto done;
+    }
+    memcpy(*der, tmp, tmp_len);
+    *len = tmp_len;
+done:
+    if (tmp != NULL)
+        OPENSSL_clear_free(tmp, tmp_len);
+    OSSL_ENCODER_CTX_free(ectx);
+    return rc;
 }
 
 ok_err ok_pkey_public_copy(const ok_pkey *k, ok_pkey **out)

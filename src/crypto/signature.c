@@ -1,4 +1,5 @@
-/* Signatures: the JOSE algorithms (RS*, PS*, ES*) over messages, with ES* signatures converted between
+/* Signatures: the JOSE algorithms (RS*, PS*, ES*) over messages or over digests the caller computed (the
+ * vault's sign/verify, as Azure Key Vault's), with ES* signatures converted between
  * raw r||s (JOSE, IEEE P1363) and DER, and the generic RSASSA-PKCS1-v1_5 / RSASSA-PSS forms with
  * explicit hashes and salt length. Verification returns OK_ERR_AUTH for every bad signature. Owns no
  * key objects (see pkey.c) and no JWS/JWT encoding. */
@@ -81,6 +82,73 @@ static ok_err digest_verify(const ok_pkey *k, const sig_params *sp, const uint8_
 done:
     EVP_MD_CTX_free(mctx);
     return rc;
+}
+
+/* Signs a digest the caller computed: EVP_PKEY_sign with the hash named, so that RSASSA-PKCS1-v1_5
+ * builds the DigestInfo and PSS hashes the digest as its mHash. *sig_len is the capacity on entry. */
+static ok_err prehashed_sign(const ok_pkey *k, const sig_params *sp, const uint8_t *digest, size_t len, uint8_t *sig,
+                             size_t *sig_len)
+{
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+    ok_err rc = OK_OK;
+
+    if (pctx == NULL)
+        return ok_crypto_fail(OK_ERR_NOMEM, "EVP_PKEY_CTX_new");
+    if (EVP_PKEY_sign_init(pctx) != 1) {
+        rc = ok_crypto_fail(OK_ERR_KEY, "signature setup");
+        goto done;
+    }
+    OK_GUARD_GOTO(rc, sig_setup(pctx, sp), done);
+    if (EVP_PKEY_CTX_set_signature_md(pctx, sp->md) != 1) {
+        rc = ok_crypto_fail(OK_ERR_KEY, "signature digest");
+        goto done;
+    }
+    if (EVP_PKEY_sign(pctx, sig, sig_len, digest, len) != 1)
+        rc = ok_crypto_fail(OK_ERR_CRYPTO, "signing");
+done:
+    EVP_PKEY_CTX_free(pctx);
+    return rc;
+}
+
+/* OK_OK for a good signature over the digest, OK_ERR_AUTH for a bad one, other codes for setup failures. */
+static ok_err prehashed_verify(const ok_pkey *k, const sig_params *sp, const uint8_t *digest, size_t len,
+                               const uint8_t *sig, size_t sig_len)
+{
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+    ok_err rc = OK_OK;
+
+    if (pctx == NULL)
+        return ok_crypto_fail(OK_ERR_NOMEM, "EVP_PKEY_CTX_new");
+    if (EVP_PKEY_verify_init(pctx) != 1) {
+        rc = ok_crypto_fail(OK_ERR_KEY, "verification setup");
+        goto done;
+    }
+    OK_GUARD_GOTO(rc, sig_setup(pctx, sp), done);
+    if (EVP_PKEY_CTX_set_signature_md(pctx, sp->md) != 1) {
+        rc = ok_crypto_fail(OK_ERR_KEY, "signature digest");
+        goto done;
+    }
+    if (EVP_PKEY_verify(pctx, sig, sig_len, digest, len) != 1) {
+        ERR_clear_error();
+        rc = ok_fail(OK_ERR_AUTH, BAD_SIGNATURE);
+    }
+done:
+    EVP_PKEY_CTX_free(pctx);
+    return rc;
+}
+
+/* One signing or verifying primitive over either the message or its digest. */
+static ok_err any_sign(const ok_pkey *k, const sig_params *sp, int prehashed, const uint8_t *in, size_t in_len,
+                       uint8_t *sig, size_t *sig_len)
+{
+    return prehashed ? prehashed_sign(k, sp, in, in_len, sig, sig_len) : digest_sign(k, sp, in, in_len, sig, sig_len);
+}
+
+static ok_err any_verify(const ok_pkey *k, const sig_params *sp, int prehashed, const uint8_t *in, size_t in_len,
+                         const uint8_t *sig, size_t sig_len)
+{
+    return prehashed ? prehashed_verify(k, sp, in, in_len, sig, sig_len)
+                     : digest_verify(k, sp, in, in_len, sig, sig_len);
 }
 
 /* ---- key checks -------------------------------------------------------------------------------- */
@@ -210,8 +278,8 @@ static ok_err check_args(const ok_pkey *k, const uint8_t *msg, size_t msg_len, c
     return OK_OK;
 }
 
-static ok_err sign_ecdsa(const ok_pkey *k, const alg_info *ai, const uint8_t *msg, size_t msg_len, uint8_t *sig,
-                         size_t *sig_len)
+static ok_err sign_ecdsa(const ok_pkey *k, const alg_info *ai, int prehashed, const uint8_t *in, size_t in_len,
+                         uint8_t *sig, size_t *sig_len)
 {
     sig_params sp = params_for(ai);
     size_t raw_len = ok_pkey_size(k);
@@ -220,7 +288,7 @@ static ok_err sign_ecdsa(const ok_pkey *k, const alg_info *ai, const uint8_t *ms
 
     if (der_len > sizeof der)
         return ok_fail(OK_ERR_KEY, "ECDSA key too large");
-    OK_GUARD(digest_sign(k, &sp, msg, msg_len, der, &der_len));
+    OK_GUARD(any_sign(k, &sp, prehashed, in, in_len, der, &der_len));
     if (ai->family == 'D') {
         memcpy(sig, der, der_len);
         *sig_len = der_len;
@@ -231,7 +299,18 @@ static ok_err sign_ecdsa(const ok_pkey *k, const alg_info *ai, const uint8_t *ms
     return OK_OK;
 }
 
-ok_err ok_sign(const ok_pkey *k, ok_sig_alg alg, const uint8_t *msg, size_t msg_len, uint8_t *sig, size_t *sig_len)
+/* A digest must be exactly as long as the algorithm's hash. */
+static ok_err check_digest_len(const alg_info *ai, size_t len)
+{
+    int want = EVP_MD_get_size(ok_crypto_md(ai->hash));
+
+    if (want <= 0 || len != (size_t)want)
+        return ok_fail(OK_ERR_INVALID_ARG, "digest of %zu bytes; the algorithm needs %d", len, want);
+    return OK_OK;
+}
+
+static ok_err sign_any(const ok_pkey *k, ok_sig_alg alg, int prehashed, const uint8_t *in, size_t in_len,
+                       uint8_t *sig, size_t *sig_len)
 {
     alg_info ai;
     sig_params sp;
@@ -239,21 +318,23 @@ ok_err ok_sign(const ok_pkey *k, ok_sig_alg alg, const uint8_t *msg, size_t msg_
     if (sig_len == NULL)
         return ok_fail(OK_ERR_INVALID_ARG, "signature: NULL argument");
     *sig_len = 0;
-    OK_GUARD(check_args(k, msg, msg_len, sig));
+    OK_GUARD(check_args(k, in, in_len, sig));
     if (!alg_lookup(alg, &ai))
         return ok_fail(OK_ERR_UNSUPPORTED, "unknown signature algorithm %d", (int)alg);
+    if (prehashed)
+        OK_GUARD(check_digest_len(&ai, in_len));
     if (ai.family == 'E' || ai.family == 'D') {
         OK_GUARD(need_ec(k, ai.curve, 1));
-        return sign_ecdsa(k, &ai, msg, msg_len, sig, sig_len);
+        return sign_ecdsa(k, &ai, prehashed, in, in_len, sig, sig_len);
     }
     OK_GUARD(need_rsa(k, ai.family == 'P', 1));
     sp = params_for(&ai);
     *sig_len = ok_pkey_size(k);
-    return digest_sign(k, &sp, msg, msg_len, sig, sig_len);
+    return any_sign(k, &sp, prehashed, in, in_len, sig, sig_len);
 }
 
-ok_err ok_verify(const ok_pkey *k, ok_sig_alg alg, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
-                 size_t sig_len)
+static ok_err verify_any(const ok_pkey *k, ok_sig_alg alg, int prehashed, const uint8_t *in, size_t in_len,
+                         const uint8_t *sig, size_t sig_len)
 {
     alg_info ai;
     sig_params sp;
@@ -261,25 +342,50 @@ ok_err ok_verify(const ok_pkey *k, ok_sig_alg alg, const uint8_t *msg, size_t ms
     size_t der_len = 0;
     ok_err rc;
 
-    OK_GUARD(check_args(k, msg, msg_len, sig));
+    OK_GUARD(check_args(k, in, in_len, sig));
     if (!alg_lookup(alg, &ai))
         return ok_fail(OK_ERR_UNSUPPORTED, "unknown signature algorithm %d", (int)alg);
+    if (prehashed)
+        OK_GUARD(check_digest_len(&ai, in_len));
     sp = params_for(&ai);
     if (ai.family == 'D') {
         OK_GUARD(need_ec(k, ai.curve, 0));
-        return digest_verify(k, &sp, msg, msg_len, sig, sig_len);
+        return any_verify(k, &sp, prehashed, in, in_len, sig, sig_len);
     }
     if (ai.family == 'E') {
         OK_GUARD(need_ec(k, ai.curve, 0));
         OK_GUARD(ecdsa_raw_to_der(sig, sig_len, ok_pkey_size(k) / 2, &der, &der_len));
-        rc = digest_verify(k, &sp, msg, msg_len, der, der_len);
+        rc = any_verify(k, &sp, prehashed, in, in_len, der, der_len);
         OPENSSL_free(der);
         return rc;
     }
     OK_GUARD(need_rsa(k, ai.family == 'P', 0));
     if (sig_len != ok_pkey_size(k)) /* RFC 8017 8.1.2 / 8.2.2 step 1 */
         return ok_fail(OK_ERR_AUTH, BAD_SIGNATURE);
-    return digest_verify(k, &sp, msg, msg_len, sig, sig_len);
+    return any_verify(k, &sp, prehashed, in, in_len, sig, sig_len);
+}
+
+ok_err ok_sign(const ok_pkey *k, ok_sig_alg alg, const uint8_t *msg, size_t msg_len, uint8_t *sig, size_t *sig_len)
+{
+    return sign_any(k, alg, 0, msg, msg_len, sig, sig_len);
+}
+
+ok_err ok_verify(const ok_pkey *k, ok_sig_alg alg, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
+                 size_t sig_len)
+{
+    return verify_any(k, alg, 0, msg, msg_len, sig, sig_len);
+}
+
+ok_err ok_sign_digest(const ok_pkey *k, ok_sig_alg alg, const uint8_t *digest, size_t len, uint8_t *sig,
+                      size_t *sig_len)
+{
+    return sign_any(k, alg, 1, digest, len, sig, sig_len);
+}
+
+ok_err ok_verify_digest(const ok_pkey *k, ok_sig_alg alg, const uint8_t *digest, size_t len, const uint8_t *sig,
+                        size_t sig_len)
+{
+    return verify_any(k, alg, 1, digest, len, sig, sig_len);
 }
 
 /* ---- generic RSA forms ---------------------------------------------------------------------------- */

@@ -1,16 +1,22 @@
-/* Key references as users write them ("file:PATH"), resolved to providers. Later issues add schemes. */
+/* Key references as users write them ("file:PATH", "https://HOST[:PORT]/keys/NAME[/VERSION]"), resolved
+ * to providers. Later issues add schemes. */
 #include <string.h>
+#include <strings.h>
 
 #include "ownkey/provider.h"
 
 ok_err ok_provider_from_ref(const char *ref, ok_provider **out)
 {
     static const char FILE_SCHEME[] = "file:";
+    static const char HTTPS_SCHEME[] = "https://";
     if (strncmp(ref, FILE_SCHEME, sizeof FILE_SCHEME - 1) == 0) {
         const char *path = ref + sizeof FILE_SCHEME - 1;
         if (!*path)
             return ok_fail(OK_ERR_INVALID_ARG, "key reference \"%s\" has no path", ref);
         return ok_file_provider_open(path, out);
     }
-    return ok_fail(OK_ERR_INVALID_ARG, "unknown key reference \"%s\" (expected file:PATH)", ref);
+    if (strncasecmp(ref, HTTPS_SCHEME, sizeof HTTPS_SCHEME - 1) == 0 || strncasecmp(ref, "http://", 7) == 0)
+        return ok_vault_provider_from_env(ref, out);
+    return ok_fail(OK_ERR_INVALID_ARG,
+                   "unknown key reference \"%s\" (expected file:PATH or https://HOST[:PORT]/keys/NAME[/VERSION])", ref);
 }

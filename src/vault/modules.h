@@ -18,4 +18,10 @@ void ok_audit_close(ok_vault *v);
 /* keys.c and friends: keys, versions, deleted keys, rotation policies. */
 ok_err ok_keys_schema(ok_store *s);
 
+/* key_cache.c: unsealed key material kept for the crypto operations. new/free with the vault object;
+ * clear is called by ok_vault_seal under the exclusive seal lock. */
+ok_err ok_key_cache_new(ok_vault *v);
+void ok_key_cache_free(ok_vault *v);
+void ok_key_cache_clear(ok_vault *v);
+
 #endif

@@ -19,11 +19,22 @@ struct ok_vault {
     uint8_t *master_key;        /* 32 bytes of ok_secure_alloc memory while unsealed, else NULL */
     uint8_t *token_key;         /* HKDF(master, "ownkey token hmac"), 32 bytes, while unsealed */
     uint8_t *audit_key;         /* HKDF(master, "ownkey audit mac"), 32 bytes, while unsealed */
+    uint8_t *material_key;      /* HKDF(master, "ownkey key material"), 32 bytes, while unsealed (keys.c) */
+    uint8_t *backup_key;        /* HKDF(master, "ownkey backup"), 32 bytes, while unsealed (key_backup.c) */
     pthread_mutex_t audit_lock; /* serializes appends to the audit log */
     int audit_fd;               /* DIR/audit.log, O_APPEND */
     uint8_t audit_prev_mac[32]; /* the last line's MAC (zeros for an empty log) */
     void *module_state;         /* for modules that need more (owned by seal.c) */
+    struct ok_key_cache *key_cache; /* unsealed key material of recent operations (key_cache.c) */
 };
+
+/* HKDF-SHA256 info labels of the keys derived from the master key (no salt; 32 bytes each). */
+#define OK_LABEL_TOKEN "ownkey token hmac"
+#define OK_LABEL_AUDIT "ownkey audit mac"
+#define OK_LABEL_MATERIAL "ownkey key material"
+#define OK_LABEL_BACKUP "ownkey backup"
+#define OK_LABEL_CHECK "ownkey check"
+#define OK_MASTER_KEY_LEN 32
 
 /* Wall-clock Unix seconds (a single place, so tests can reason about time). */
 int64_t ok_vault_now(void);

@@ -1,7 +1,7 @@
 /* API-level tests of the crypto layer that the Wycheproof vectors do not cover: incremental and
  * in-place AES-GCM and reuse of one context over many IVs, tamper handling, key wrap round trips and
- * length refusals, RSA key generation with OAEP round trips, RS/PS/ES signing, key loading, HKDF
- * limits and constant-time comparison. */
+ * length refusals, RSA key generation with OAEP round trips, RS/PS/ES signing over messages and over
+ * digests, key loading and PKCS#8 export, HKDF and scrypt limits and constant-time comparison. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -546,6 +546,95 @@ static void test_ecdsa(void **state)
     ok_pkey_free(p384b);
 }
 
+/* ---- signatures over digests (the vault's sign/verify) --------------------------------------------- */
+
+static size_t md_of(ok_sig_alg alg, const uint8_t *msg, size_t len, uint8_t *digest)
+{
+    const EVP_MD *md = alg == OK_SIG_RS384 || alg == OK_SIG_PS384 || alg == OK_SIG_ES384 ? EVP_sha384()
+                       : alg == OK_SIG_RS512 || alg == OK_SIG_PS512 ? EVP_sha512() : EVP_sha256();
+    unsigned int n = 0;
+
+    assert_int_equal(EVP_Digest(msg, len, digest, &n, md, NULL), 1);
+    return n;
+}
+
+/* sign_digest(H(msg)) verifies with verify(msg), sign(msg) verifies with verify_digest(H(msg)), and a
+ * digest of the wrong length is refused. */
+static void digest_case(const ok_pkey *k, ok_sig_alg alg)
+{
+    uint8_t msg[77], digest[64], sig[600];
+    size_t n = 0, dlen;
+    ok_pkey *pub = NULL;
+
+    fill(msg, sizeof msg, (uint8_t)(alg + 3));
+    dlen = md_of(alg, msg, sizeof msg, digest);
+    assert_int_equal(ok_pkey_public_copy(k, &pub), OK_OK);
+
+    assert_int_equal(ok_sign_digest(k, alg, digest, dlen, sig, &n), OK_OK);
+    assert_int_equal(ok_verify(pub, alg, msg, sizeof msg, sig, n), OK_OK);
+    assert_int_equal(ok_verify_digest(pub, alg, digest, dlen, sig, n), OK_OK);
+    digest[1] ^= 1;
+    assert_int_equal(ok_verify_digest(pub, alg, digest, dlen, sig, n), OK_ERR_AUTH);
+    digest[1] ^= 1;
+    assert_int_equal(ok_sign(k, alg, msg, sizeof msg, sig, &n), OK_OK);
+    assert_int_equal(ok_verify_digest(pub, alg, digest, dlen, sig, n), OK_OK);
+    sig[3] ^= 0x10;
+    assert_int_equal(ok_verify_digest(pub, alg, digest, dlen, sig, n), OK_ERR_AUTH);
+
+    assert_int_equal(ok_sign_digest(k, alg, digest, dlen - 1, sig, &n), OK_ERR_INVALID_ARG);
+    assert_int_equal(ok_sign_digest(k, alg, msg, sizeof msg, sig, &n), OK_ERR_INVALID_ARG);
+    assert_int_equal(ok_verify_digest(pub, alg, digest, dlen + 1, sig, n), OK_ERR_INVALID_ARG);
+    assert_int_equal(ok_sign_digest(pub, alg, digest, dlen, sig, &n), OK_ERR_KEY);
+    ok_pkey_free(pub);
+}
+
+static void test_sign_digest(void **state)
+{
+    rsa_keys *keys = *state;
+    ok_pkey *rsa = NULL, *p256 = NULL, *p384 = NULL;
+
+    assert_int_equal(ok_pkey_generate_rsa(&rsa, 2048), OK_OK);
+    assert_int_equal(ok_pkey_generate_ec(&p256, OK_CURVE_P256), OK_OK);
+    assert_int_equal(ok_pkey_generate_ec(&p384, OK_CURVE_P384), OK_OK);
+    for (ok_sig_alg alg = OK_SIG_RS256; alg <= OK_SIG_PS512; alg++)
+        digest_case(alg == OK_SIG_RS384 || alg == OK_SIG_PS384 ? keys->rsa3072 : rsa, alg);
+    digest_case(p256, OK_SIG_ES256);
+    digest_case(p384, OK_SIG_ES384);
+    ok_pkey_free(rsa);
+    ok_pkey_free(p256);
+    ok_pkey_free(p384);
+}
+
+/* PKCS#8 export round-trips through ok_pkey_from_der and is refused for public keys. */
+static void test_private_der(void **state)
+{
+    rsa_keys *keys = *state;
+    const ok_pkey *ks[2] = {keys->rsa3072, NULL};
+    ok_pkey *ec = NULL, *back = NULL, *pub = NULL;
+    uint8_t *der = NULL, msg[5] = "hello", sig[512];
+    size_t len = 0, n = 0;
+
+    assert_int_equal(ok_pkey_generate_ec(&ec, OK_CURVE_P384), OK_OK);
+    ks[1] = ec;
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(ok_pkey_private_der(ks[i], &der, &len), OK_OK);
+        assert_true(len > 100);
+        assert_int_equal(ok_pkey_from_der(&back, der, len, 1), OK_OK);
+        assert_true(ok_pkey_is_private(back));
+        /* the same key: the copy signs for the original */
+        assert_int_equal(ok_sign(back, i == 0 ? OK_SIG_PS256 : OK_SIG_ES384, msg, 5, sig, &n), OK_OK);
+        assert_int_equal(ok_verify(ks[i], i == 0 ? OK_SIG_PS256 : OK_SIG_ES384, msg, 5, sig, n), OK_OK);
+        ok_secure_free(der, len);
+        ok_pkey_free(back);
+    }
+    assert_int_equal(ok_pkey_public_copy(ec, &pub), OK_OK);
+    assert_int_equal(ok_pkey_private_der(pub, &der, &len), OK_ERR_KEY);
+    assert_null(der);
+    assert_int_equal(ok_pkey_private_der(NULL, &der, &len), OK_ERR_INVALID_ARG);
+    ok_pkey_free(pub);
+    ok_pkey_free(ec);
+}
+
 /* ---- key loading ------------------------------------------------------------------------------------ */
 
 static void test_pkey_loading(void **state)
@@ -658,6 +747,29 @@ static void test_kdf_limits_and_kats(void **state)
     assert_memory_equal(mac, mac2, 32);
 }
 
+/* RFC 7914 §12 vector 2, and the parameter limits. */
+static void test_scrypt(void **state)
+{
+    static const uint8_t want[64] = {
+        0xfd, 0xba, 0xbe, 0x1c, 0x9d, 0x34, 0x72, 0x00, 0x78, 0x56, 0xe7, 0x19, 0x0d, 0x01, 0xe9, 0xfe,
+        0x7c, 0x6a, 0xd7, 0xcb, 0xc8, 0x23, 0x78, 0x30, 0xe7, 0x73, 0x76, 0x63, 0x4b, 0x37, 0x31, 0x62,
+        0x2e, 0xaf, 0x30, 0xd9, 0x2e, 0x22, 0xa3, 0x88, 0x6f, 0xf1, 0x09, 0x27, 0x9d, 0x98, 0x30, 0xda,
+        0xc7, 0x27, 0xaf, 0xb9, 0x4a, 0x83, 0xee, 0x6d, 0x83, 0x60, 0xcb, 0xdf, 0xa2, 0xcc, 0x06, 0x40};
+    const uint8_t *pw = (const uint8_t *)"password", *salt = (const uint8_t *)"NaCl";
+    uint8_t out[65];
+
+    (void)state;
+    assert_int_equal(ok_scrypt(pw, 8, salt, 4, 1024, 8, 16, out, 64), OK_OK);
+    assert_memory_equal(out, want, 64);
+    /* N not 2^k, r = 0, p = 0, output 65 or 0 bytes; then 2 GiB of memory, p = 17 */
+    static const struct { uint64_t n; uint32_t r, p; size_t len; ok_err want; } bad[] = {
+        {1000, 8, 1, 32, OK_ERR_INVALID_ARG}, {1024, 0, 1, 32, OK_ERR_INVALID_ARG},
+        {1024, 8, 0, 32, OK_ERR_INVALID_ARG}, {1024, 8, 1, 65, OK_ERR_INVALID_ARG},
+        {1024, 8, 1, 0, OK_ERR_INVALID_ARG},  {1u << 21, 8, 1, 32, OK_ERR_LIMIT}, {1024, 8, 17, 32, OK_ERR_LIMIT}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(ok_scrypt(pw, 8, salt, 4, bad[i].n, bad[i].r, bad[i].p, out, bad[i].len), bad[i].want);
+}
+
 int main(void)
 {
     const struct CMUnitTest basic[] = {
@@ -671,12 +783,15 @@ int main(void)
         cmocka_unit_test(test_keywrap_length_refusals),
         cmocka_unit_test(test_ecdsa),
         cmocka_unit_test(test_kdf_limits_and_kats),
+        cmocka_unit_test(test_scrypt),
     };
     const struct CMUnitTest rsa[] = {
         cmocka_unit_test(test_rsa_2048_generate_oaep),
         cmocka_unit_test(test_rsa_3072_4096_oaep),
         cmocka_unit_test(test_rsa_signatures),
         cmocka_unit_test(test_pkey_loading),
+        cmocka_unit_test(test_sign_digest),
+        cmocka_unit_test(test_private_der),
     };
     int failed = cmocka_run_group_tests_name("crypto", basic, NULL, NULL);
     failed += cmocka_run_group_tests_name("crypto_rsa", rsa, rsa_setup, rsa_teardown);

@@ -1,8 +1,10 @@
-/* Shared helpers for unit tests: reading whole files and locating test vectors. */
+/* Shared helpers for unit tests: reading whole files, locating test vectors, temporary directories. */
 #include "test_support.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 char *test_read_file(const char *path, size_t *len)
 {
@@ -35,4 +37,25 @@ const char *test_vector_path(const char *relative)
     const char *dir = getenv("OWNKEY_VECTORS_DIR");
     snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/vectors", relative);
     return path;
+}
+
+char *test_make_tmpdir(void)
+{
+    char tmpl[] = "/tmp/ownkey-test-XXXXXX";
+
+    return mkdtemp(tmpl) != NULL ? strdup(tmpl) : NULL;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void test_remove_tree(const char *path)
+{
+    if (path != NULL)
+        (void)nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

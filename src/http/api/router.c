@@ -87,8 +87,20 @@ int api_authenticate(ok_api_call *c)
     return 1;
 }
 
+/* Key names as Azure has them: ^[0-9a-zA-Z-]{1,127}$. */
+static int valid_key_name(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 1 && n <= OK_KEY_NAME_MAX &&
+           strspn(name, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-") == n;
+}
+
 int api_allow(ok_api_call *c, const char *key_name, unsigned perm)
 {
+    if (key_name && !valid_key_name(key_name)) {
+        api_error(c, 400, "BadParameter", "invalid key name \"%s\": use 1 to 127 letters, digits and dashes", key_name);
+        return 0;
+    }
     if (ok_vault_allowed(c->api->vault, &c->who, key_name, perm))
         return 1;
     api_error(c, 403, "Forbidden", "identity \"%s\" lacks the %s permission on %s%s%s", c->who.name,
