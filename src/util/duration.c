@@ -1,11 +1,12 @@
 /* ISO 8601 durations as the Azure rotation policy uses them ("P90D", "P1Y2M", "PT12H", "P2W"), to and
- * from seconds. Years count 365 days and months 30 days, as the service documents them. */
+ * from seconds. Years count 365 days and months 30 days, as the service documents them; at most 100 years. */
 #include <stdio.h>
 #include <string.h>
 
 #include "ownkey/util.h"
 
 #define DAY 86400ll
+#define MAX_DURATION (100 * 365 * DAY) /* longer is surely a mistake, and keeps format's output parseable */
 
 ok_err ok_duration_parse(const char *text, int64_t *seconds)
 {
@@ -52,6 +53,8 @@ ok_err ok_duration_parse(const char *text, int64_t *seconds)
         default: scale = 1; break;
         }
         total += n * scale;
+        if (total > MAX_DURATION)
+            return ok_fail(OK_ERR_LIMIT, "duration \"%s\" is longer than 100 years", text);
         any = 1;
         p++;
     }

@@ -23,7 +23,8 @@ struct ok_vault {
     uint8_t *backup_key;        /* HKDF(master, "ownkey backup"), 32 bytes, while unsealed (key_backup.c) */
     pthread_mutex_t audit_lock; /* serializes appends to the audit log */
     int audit_fd;               /* DIR/audit.log, O_APPEND */
-    uint8_t audit_prev_mac[32]; /* the last line's MAC (zeros for an empty log) */
+    uint8_t audit_prev_mac[32]; /* chain head: the last MAC, or a hash over trailing sealed lines */
+    struct ok_audit_sync *audit_sync; /* group commit of audit lines (audit.c), while the log is open */
     void *module_state;         /* for modules that need more (owned by seal.c) */
     struct ok_key_cache *key_cache; /* unsealed key material of recent operations (key_cache.c) */
 };
