@@ -29,7 +29,7 @@ ok_err ok_duration_parse(const char *text, int64_t *seconds)
         int64_t n = 0;
         int digits = 0;
         while (*p >= '0' && *p <= '9') {
-            if (digits >= 9)
+            if (digits >= 12)
                 return ok_fail(OK_ERR_LIMIT, "duration \"%s\" is too large", text);
             n = n * 10 + (*p - '0');
             p++;
@@ -52,9 +52,9 @@ ok_err ok_duration_parse(const char *text, int64_t *seconds)
         case 'm': scale = 60; break;
         default: scale = 1; break;
         }
-        total += n * scale;
-        if (total > MAX_DURATION)
+        if (n > MAX_DURATION / scale || total + n * scale > MAX_DURATION)
             return ok_fail(OK_ERR_LIMIT, "duration \"%s\" is longer than 100 years", text);
+        total += n * scale;
         any = 1;
         p++;
     }

@@ -143,9 +143,15 @@ static void test_iso8601_durations(void **state)
     assert_int_equal(s, 365 * 86400 + 60 * 86400 + 3 * 86400 + 4 * 3600 + 5 * 60 + 6);
     assert_int_equal(ok_duration_parse("P2W", &s), OK_OK);
     assert_int_equal(s, 14 * 86400);
+    assert_int_equal(ok_duration_parse("P1025M3DT4H5M6S", &s), OK_OK); /* fuzz finding: formats as 10 digits */
+    char back[32];
+    ok_duration_format(s, back, sizeof back);
+    int64_t again = 0;
+    assert_int_equal(ok_duration_parse(back, &again), OK_OK);
+    assert_int_equal(again, s);
     assert_int_equal(ok_duration_parse("PT1M", &s), OK_OK);
     assert_int_equal(s, 60);
-    const char *bad[] = {"", "P", "PT", "90D", "P90", "PD", "P1D2Y", "PT1H1H", "P1DT", "P-1D", "P1.5D", "P1234567890D", "PT5X", "P277701724W", "P101Y", NULL};
+    const char *bad[] = {"", "P", "PT", "90D", "P90", "PD", "P1D2Y", "PT1H1H", "P1DT", "P-1D", "P1.5D", "P1234567890123D", "PT5X", "P277701724W", "P101Y", "PT3155760001S", NULL};
     for (size_t i = 0; bad[i]; i++)
         if (ok_duration_parse(bad[i], &s) == OK_OK)
             fail_msg("duration \"%s\" was accepted", bad[i]);
