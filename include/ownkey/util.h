@@ -52,9 +52,13 @@ const char *ok_err_name(ok_err err);
     } while (0)
 
 /* ---- Secure memory ------------------------------------------------------------------------------ */
-/* Allocates zeroed memory, mlock'ed where the system allows. NULL on failure. */
+/* Sets up the locked arena (a power of two bytes) that ok_secure_alloc and OpenSSL's private-key
+ * bignums come from; programs call it once at start. 1 = locked, 2 = arena without mlock (limits), 0 =
+ * none (allocations then come from the ordinary heap, still zeroized on free). */
+int ok_secure_heap_init(size_t size);
+/* Allocates zeroed memory from the locked arena when there is one (and room in it). NULL on failure. */
 void *ok_secure_alloc(size_t len);
-/* Zeroizes, unlocks and frees memory from ok_secure_alloc. NULL is fine. */
+/* Zeroizes and frees memory from ok_secure_alloc. NULL is fine. */
 void ok_secure_free(void *p, size_t len);
 /* Zeroizes memory in a way the compiler cannot elide. */
 void ok_zeroize(void *p, size_t len);

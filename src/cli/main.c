@@ -85,6 +85,7 @@ int cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned
 
 int main(int argc, char **argv)
 {
+    (void)ok_secure_heap_init(256u * 1024u); /* keys and tokens in locked memory where the limits allow */
     if (argc < 2) {
         fputs(USAGE, stderr);
         return EXIT_USAGE;

@@ -274,6 +274,9 @@ static int cmd_serve(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Master key, derived keys, cached key material and private-key bignums live in a locked arena. */
+    if (ok_secure_heap_init(8u * 1024u * 1024u) != 1)
+        fprintf(stderr, "ownkeyd: warning: key material cannot be locked in memory (RLIMIT_MEMLOCK); it may be swapped\n");
     if (argc < 2) {
         fputs(USAGE, stderr);
         return 2;

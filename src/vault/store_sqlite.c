@@ -1,9 +1,13 @@
-/* The SQLite backend of the vault's storage interface (store.h): one connection in WAL mode with
- * synchronous=FULL, secure_delete=ON and foreign keys on, guarded by one recursive mutex. begin() takes
- * the mutex and keeps it until commit() or rollback(); exec() and query() take it per call, so a thread
- * inside its own transaction passes straight through and every other thread waits. Prepared statements
- * are cached by SQL text. Owns no schema: the vault's modules create their own tables. */
+/* The SQLite backend of the vault's storage interface (store.h): one writing connection in WAL mode with
+ * synchronous=FULL, secure_delete=ON and foreign keys on, guarded by one recursive mutex, plus a few
+ * read-only connections for queries. begin() takes the writer's mutex and keeps it until commit() or
+ * rollback(); exec() takes it per call. query() runs on the writer inside the calling thread's own
+ * transaction (to see its own writes), and otherwise on a free reader: WAL lets readers run beside the
+ * writer and each other, and every statement outside a transaction sees everything committed before it
+ * started. Prepared statements are cached by SQL text, per connection. Owns no schema: the vault's
+ * modules create their own tables. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +18,7 @@
 #define BUSY_TIMEOUT_MS 5000
 #define STMT_CACHE 64
 #define MAX_COLS 32
+#define READERS 8
 
 typedef struct {
     char *sql;
@@ -21,22 +26,36 @@ typedef struct {
     int in_use; /* a statement running now (a query callback may run another one: it gets its own) */
 } cached_stmt;
 
+/* One connection with its statement cache. */
 typedef struct {
-    ok_store base;
     sqlite3 *db;
     pthread_mutex_t mu; /* recursive */
-    int in_tx;          /* guarded by mu */
-    pthread_t owner;    /* the thread of the open transaction */
     cached_stmt cache[STMT_CACHE];
     size_t cache_next;  /* round-robin eviction */
+} conn;
+
+typedef struct {
+    ok_store base;
+    conn writer;
+    int in_tx;          /* guarded by writer.mu */
+    pthread_t owner;    /* the thread of the open transaction */
+    conn readers[READERS];
+    size_t nreaders;
+    atomic_uint next_reader;
 } sqlite_store;
+
+/* The store whose transaction this thread holds, and the reader this thread is using (a query callback
+ * that queries again reuses it). */
+static _Thread_local sqlite_store *tls_tx;
+static _Thread_local conn *tls_reader;
+static _Thread_local sqlite_store *tls_reader_store;
 
 static sqlite_store *impl(ok_store *s)
 {
     return (sqlite_store *)s;
 }
 
-static ok_err db_fail(sqlite_store *ss, int rc, const char *what)
+static ok_err db_fail(conn *ss, int rc, const char *what)
 {
     ok_err err = (rc & 0xff) == SQLITE_CONSTRAINT ? OK_ERR_CONFLICT : OK_ERR_IO;
 
@@ -46,7 +65,7 @@ static ok_err db_fail(sqlite_store *ss, int rc, const char *what)
 /* ---- prepared statements ----------------------------------------------------------------------- */
 
 /* A statement for sql, from the cache when a free one is there; *cached tells release() what to do. */
-static ok_err stmt_get(sqlite_store *ss, const char *sql, sqlite3_stmt **out, cached_stmt **cached)
+static ok_err stmt_get(conn *ss, const char *sql, sqlite3_stmt **out, cached_stmt **cached)
 {
     cached_stmt *slot;
     int rc;
@@ -96,7 +115,7 @@ static void stmt_release(sqlite3_stmt *stmt, cached_stmt *cached)
         sqlite3_finalize(stmt);
 }
 
-static ok_err bind_all(sqlite_store *ss, sqlite3_stmt *stmt, const ok_val *params, size_t n)
+static ok_err bind_all(conn *ss, sqlite3_stmt *stmt, const ok_val *params, size_t n)
 {
     static const uint8_t empty[1] = {0};
 
@@ -169,7 +188,7 @@ static void column_values(sqlite3_stmt *stmt, ok_val *cols, size_t n)
 }
 
 /* Runs one statement to completion, handing each row to fn (if any). */
-static ok_err run(sqlite_store *ss, const char *sql, const ok_val *params, size_t nparams, ok_row_fn fn, void *ctx,
+static ok_err run(conn *ss, const char *sql, const ok_val *params, size_t nparams, ok_row_fn fn, void *ctx,
                   int64_t *changes)
 {
     sqlite3_stmt *stmt = NULL;
@@ -211,15 +230,32 @@ done:
 
 static ok_err store_exec(ok_store *s, const char *sql, const ok_val *params, size_t nparams, int64_t *changes)
 {
-    sqlite_store *ss = impl(s);
+    conn *w = &impl(s)->writer;
     ok_err rc;
 
     if (changes != NULL)
         *changes = 0;
-    pthread_mutex_lock(&ss->mu);
-    rc = run(ss, sql, params, nparams, NULL, NULL, changes);
-    pthread_mutex_unlock(&ss->mu);
+    pthread_mutex_lock(&w->mu);
+    rc = run(w, sql, params, nparams, NULL, NULL, changes);
+    pthread_mutex_unlock(&w->mu);
     return rc;
+}
+
+/* A reader for this thread: the one it already uses, else a free one, else it waits for one. */
+static conn *reader_acquire(sqlite_store *ss)
+{
+    if (tls_reader != NULL && tls_reader_store == ss) {
+        pthread_mutex_lock(&tls_reader->mu);
+        return tls_reader;
+    }
+    unsigned start = atomic_fetch_add(&ss->next_reader, 1u) % (unsigned)ss->nreaders;
+    for (size_t i = 0; i < ss->nreaders; i++) {
+        conn *r = &ss->readers[(start + i) % ss->nreaders];
+        if (pthread_mutex_trylock(&r->mu) == 0)
+            return r;
+    }
+    pthread_mutex_lock(&ss->readers[start].mu);
+    return &ss->readers[start];
 }
 
 static ok_err store_query(ok_store *s, const char *sql, const ok_val *params, size_t nparams, ok_row_fn fn, void *ctx)
@@ -227,16 +263,27 @@ static ok_err store_query(ok_store *s, const char *sql, const ok_val *params, si
     sqlite_store *ss = impl(s);
     ok_err rc;
 
-    pthread_mutex_lock(&ss->mu);
-    rc = run(ss, sql, params, nparams, fn, ctx, NULL);
-    pthread_mutex_unlock(&ss->mu);
+    if (tls_tx == ss || ss->nreaders == 0) {
+        pthread_mutex_lock(&ss->writer.mu);
+        rc = run(&ss->writer, sql, params, nparams, fn, ctx, NULL);
+        pthread_mutex_unlock(&ss->writer.mu);
+        return rc;
+    }
+    conn *r = reader_acquire(ss), *outer = tls_reader;
+    sqlite_store *outer_store = tls_reader_store;
+    tls_reader = r;
+    tls_reader_store = ss;
+    rc = run(r, sql, params, nparams, fn, ctx, NULL);
+    tls_reader = outer;
+    tls_reader_store = outer_store;
+    pthread_mutex_unlock(&r->mu);
     return rc;
 }
 
-/* Plain SQL without parameters or rows, the mutex held by the caller. */
+/* Plain SQL without parameters or rows, the writer's mutex held by the caller. */
 static int raw(sqlite_store *ss, const char *sql)
 {
-    return sqlite3_exec(ss->db, sql, NULL, NULL, NULL);
+    return sqlite3_exec(ss->writer.db, sql, NULL, NULL, NULL);
 }
 
 static ok_err store_begin(ok_store *s)
@@ -244,26 +291,27 @@ static ok_err store_begin(ok_store *s)
     sqlite_store *ss = impl(s);
     int rc;
 
-    pthread_mutex_lock(&ss->mu); /* held until commit or rollback */
+    pthread_mutex_lock(&ss->writer.mu); /* held until commit or rollback */
     if (ss->in_tx) {
-        pthread_mutex_unlock(&ss->mu);
+        pthread_mutex_unlock(&ss->writer.mu);
         return ok_fail(OK_ERR_INVALID_ARG, "storage: nested transaction");
     }
     rc = raw(ss, "BEGIN IMMEDIATE");
     if (rc != SQLITE_OK) {
-        ok_err err = db_fail(ss, rc, "begin");
-        pthread_mutex_unlock(&ss->mu);
+        ok_err err = db_fail(&ss->writer, rc, "begin");
+        pthread_mutex_unlock(&ss->writer.mu);
         return err;
     }
     ss->in_tx = 1;
     ss->owner = pthread_self();
+    tls_tx = ss;
     return OK_OK;
 }
 
 /* 1 if the calling thread holds an open transaction; takes one more hold of the mutex either way. */
 static int own_tx(sqlite_store *ss)
 {
-    pthread_mutex_lock(&ss->mu);
+    pthread_mutex_lock(&ss->writer.mu);
     return ss->in_tx && pthread_equal(ss->owner, pthread_self());
 }
 
@@ -275,18 +323,19 @@ static ok_err store_commit(ok_store *s)
     int rc;
 
     if (!own_tx(ss)) {
-        pthread_mutex_unlock(&ss->mu);
+        pthread_mutex_unlock(&ss->writer.mu);
         return ok_fail(OK_ERR_INVALID_ARG, "storage: commit without a transaction");
     }
     rc = raw(ss, "COMMIT");
     if (rc != SQLITE_OK) {
-        err = db_fail(ss, rc, "commit");
-        if (!sqlite3_get_autocommit(ss->db))
+        err = db_fail(&ss->writer, rc, "commit");
+        if (!sqlite3_get_autocommit(ss->writer.db))
             (void)raw(ss, "ROLLBACK");
     }
     ss->in_tx = 0;
-    pthread_mutex_unlock(&ss->mu); /* own_tx's hold */
-    pthread_mutex_unlock(&ss->mu); /* begin's hold */
+    tls_tx = NULL;
+    pthread_mutex_unlock(&ss->writer.mu); /* own_tx's hold */
+    pthread_mutex_unlock(&ss->writer.mu); /* begin's hold */
     return err;
 }
 
@@ -296,14 +345,27 @@ static void store_rollback(ok_store *s)
     sqlite_store *ss = impl(s);
 
     if (!own_tx(ss)) {
-        pthread_mutex_unlock(&ss->mu);
+        pthread_mutex_unlock(&ss->writer.mu);
         return;
     }
-    if (!sqlite3_get_autocommit(ss->db))
+    if (!sqlite3_get_autocommit(ss->writer.db))
         (void)raw(ss, "ROLLBACK");
     ss->in_tx = 0;
-    pthread_mutex_unlock(&ss->mu);
-    pthread_mutex_unlock(&ss->mu);
+    tls_tx = NULL;
+    pthread_mutex_unlock(&ss->writer.mu);
+    pthread_mutex_unlock(&ss->writer.mu);
+}
+
+static void conn_close(conn *c)
+{
+    for (size_t i = 0; i < STMT_CACHE; i++) {
+        if (c->cache[i].stmt != NULL)
+            sqlite3_finalize(c->cache[i].stmt);
+        free(c->cache[i].sql);
+    }
+    if (c->db != NULL)
+        sqlite3_close_v2(c->db);
+    pthread_mutex_destroy(&c->mu);
 }
 
 static void store_close(ok_store *s)
@@ -312,14 +374,9 @@ static void store_close(ok_store *s)
 
     if (ss == NULL)
         return;
-    for (size_t i = 0; i < STMT_CACHE; i++) {
-        if (ss->cache[i].stmt != NULL)
-            sqlite3_finalize(ss->cache[i].stmt);
-        free(ss->cache[i].sql);
-    }
-    if (ss->db != NULL)
-        sqlite3_close_v2(ss->db);
-    pthread_mutex_destroy(&ss->mu);
+    for (size_t i = 0; i < ss->nreaders; i++)
+        conn_close(&ss->readers[i]);
+    conn_close(&ss->writer);
     free(ss);
 }
 
@@ -344,7 +401,7 @@ static ok_err expect_wal(void *ctx, const ok_val *cols, size_t n)
     return OK_OK;
 }
 
-static ok_err configure(sqlite_store *ss)
+static ok_err configure(conn *ss)
 {
     static const char *const pragmas[] = {
         "PRAGMA synchronous = FULL", "PRAGMA secure_delete = ON", "PRAGMA foreign_keys = ON",
@@ -365,12 +422,30 @@ static ok_err configure(sqlite_store *ss)
     return OK_OK;
 }
 
-ok_err ok_store_open_sqlite(const char *path, ok_store **out)
+static int conn_init_mutex(conn *c)
 {
     pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    int rc = pthread_mutex_init(&c->mu, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return rc;
+}
+
+/* NOMUTEX: this file serializes every use of a connection itself. */
+static ok_err conn_open(conn *c, const char *path, int flags)
+{
+    int rc = sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return ok_fail(OK_ERR_IO, "storage: cannot open %s: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+    sqlite3_extended_result_codes(c->db, 1);
+    return OK_OK;
+}
+
+ok_err ok_store_open_sqlite(const char *path, ok_store **out)
+{
     sqlite_store *ss;
     ok_err err;
-    int rc;
 
     if (path == NULL || out == NULL)
         return ok_fail(OK_ERR_INVALID_ARG, "ok_store_open_sqlite: NULL argument");
@@ -379,24 +454,24 @@ ok_err ok_store_open_sqlite(const char *path, ok_store **out)
     if (ss == NULL)
         return ok_fail(OK_ERR_NOMEM, "storage");
     ss->base.vt = &sqlite_vtable;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    rc = pthread_mutex_init(&ss->mu, &attr);
-    pthread_mutexattr_destroy(&attr);
-    if (rc != 0) {
+    if (conn_init_mutex(&ss->writer) != 0) {
         free(ss);
         return ok_fail(OK_ERR_NOMEM, "storage: mutex");
     }
-    /* NOMUTEX: this file serializes every use of the connection itself. */
-    rc = sqlite3_open_v2(path, &ss->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        err = ok_fail(OK_ERR_IO, "storage: cannot open %s: %s", path,
-                      ss->db ? sqlite3_errmsg(ss->db) : sqlite3_errstr(rc));
-        store_close(&ss->base);
-        return err;
+    err = conn_open(&ss->writer, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    if (err == OK_OK)
+        err = configure(&ss->writer);
+    for (size_t i = 0; err == OK_OK && i < READERS; i++) {
+        conn *r = &ss->readers[i];
+        if (conn_init_mutex(r) != 0) {
+            err = ok_fail(OK_ERR_NOMEM, "storage: mutex");
+            break;
+        }
+        ss->nreaders++;
+        err = conn_open(r, path, SQLITE_OPEN_READONLY);
+        if (err == OK_OK)
+            err = configure(r); /* the same settings everywhere (the database is already in WAL mode) */
     }
-    sqlite3_extended_result_codes(ss->db, 1);
-    err = configure(ss);
     if (err != OK_OK) {
         store_close(&ss->base);
         return err;
