@@ -111,6 +111,9 @@ uint32_t ok_load_u32(const uint8_t *p);
  * malloc'ed. Decode refuses padding, whitespace and non-canonical trailing bits. */
 ok_err ok_b64url_encode(const uint8_t *in, size_t len, char **out);
 ok_err ok_b64url_decode(const char *in, size_t len, uint8_t **out, size_t *out_len);
+/* Lenient decode for what other JOSE clients send: base64url or standard base64, with or without
+ * padding (at most two '=' at the end). Text must be NUL-terminated. */
+ok_err ok_b64_decode_any(const char *text, uint8_t **out, size_t *out_len);
 /* Lowercase hex. Decode output is malloc'ed (at least 1 byte even when empty). */
 ok_err ok_hex_encode(const uint8_t *in, size_t len, char **out);
 ok_err ok_hex_decode(const char *in, uint8_t **out, size_t *out_len);

@@ -160,16 +160,5 @@ char *ok_vault_escape(const char *s)
 
 ok_err ok_vault_b64_decode(const char *text, uint8_t **out, size_t *out_len)
 {
-    size_t n = strlen(text);
-    while (n && text[n - 1] == '=')
-        n--;
-    char *norm = malloc(n + 1);
-    if (!norm)
-        return ok_fail(OK_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        norm[i] = text[i] == '+' ? '-' : text[i] == '/' ? '_' : text[i];
-    ok_err rc = ok_b64url_decode(norm, n, out, out_len);
-    ok_zeroize(norm, n);
-    free(norm);
-    return rc;
+    return ok_b64_decode_any(text, out, out_len);
 }

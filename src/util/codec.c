@@ -88,6 +88,25 @@ ok_err ok_b64url_decode(const char *in, size_t len, uint8_t **out, size_t *out_l
     return OK_OK;
 }
 
+ok_err ok_b64_decode_any(const char *text, uint8_t **out, size_t *out_len)
+{
+    size_t n = strlen(text), pad = 0;
+    while (pad < n && text[n - 1 - pad] == '=')
+        pad++;
+    if (pad > 2)
+        return ok_fail(OK_ERR_FORMAT, "misplaced base64 padding");
+    n -= pad;
+    char *norm = malloc(n + 1);
+    if (!norm)
+        return ok_fail(OK_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        norm[i] = text[i] == '+' ? '-' : text[i] == '/' ? '_' : text[i];
+    ok_err rc = ok_b64url_decode(norm, n, out, out_len); /* refuses a '=' left inside */
+    ok_zeroize(norm, n);
+    free(norm);
+    return rc;
+}
+
 ok_err ok_hex_encode(const uint8_t *in, size_t len, char **out)
 {
     static const char digits[] = "0123456789abcdef";

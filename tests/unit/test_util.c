@@ -88,6 +88,17 @@ static void test_base64url(void **state)
     assert_int_equal(ok_b64url_decode("Zh", 2, &d, &n), OK_ERR_FORMAT);   /* non-canonical tail bits */
     assert_int_equal(ok_b64url_decode("Z", 1, &d, &n), OK_ERR_FORMAT);    /* impossible length */
     assert_int_equal(ok_b64url_decode("Zm 9v", 5, &d, &n), OK_ERR_FORMAT);
+
+    /* The lenient form other JOSE clients need: both alphabets, optional padding at the end only. */
+    const char *same[] = {"-_8", "+/8", "+/8=", "-_8="};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(ok_b64_decode_any(same[i], &d, &n), OK_OK);
+        assert_int_equal(n, 2);
+        assert_memory_equal(d, url, 2);
+        free(d);
+    }
+    assert_int_equal(ok_b64_decode_any("Zg===", &d, &n), OK_ERR_FORMAT);
+    assert_int_equal(ok_b64_decode_any("Z=g", &d, &n), OK_ERR_FORMAT);
 }
 
 static void test_hex(void **state)

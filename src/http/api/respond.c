@@ -88,25 +88,7 @@ json_t *api_body(ok_api_call *c, int allow_empty)
 
 ok_err api_b64_decode(const char *text, uint8_t **out, size_t *len)
 {
-    size_t n = strlen(text);
-    char *norm = malloc(n + 1);
-    if (!norm)
-        return ok_fail(OK_ERR_NOMEM, "out of memory");
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = text[i];
-        if (ch == '=') {
-            if (strspn(text + i, "=") != n - i || n - i > 2) {
-                free(norm);
-                return ok_fail(OK_ERR_FORMAT, "misplaced base64 padding");
-            }
-            break;
-        }
-        norm[m++] = ch == '+' ? '-' : ch == '/' ? '_' : ch;
-    }
-    ok_err rc = ok_b64url_decode(norm, m, out, len);
-    free(norm);
-    return rc;
+    return ok_b64_decode_any(text, out, len);
 }
 
 json_t *api_b64_json(const uint8_t *p, size_t len)
