@@ -263,11 +263,20 @@ ok_err ok_vault_identity_delete(ok_vault *v, const char *name)
         return ok_fail(OK_ERR_INVALID_ARG, "identity names match ^[0-9a-zA-Z._-]{1,64}$");
     int64_t changes = 0;
     ok_val p[] = {OK_VTEXT(name)};
+    ok_store *s = v->store;
+    ok_err rc;
+    OK_GUARD(s->vt->begin(s));
+    OK_GUARD_GOTO(rc, ok_access_keep_an_admin(s, name), fail);
     /* Tokens and policies go with it (ON DELETE CASCADE; the store turns foreign keys on). */
-    OK_GUARD(v->store->vt->exec(v->store, "DELETE FROM identities WHERE name = ?", p, 1, &changes));
-    if (changes == 0)
-        return ok_fail(OK_ERR_NOT_FOUND, "no identity %s", name);
-    return OK_OK;
+    OK_GUARD_GOTO(rc, s->vt->exec(s, "DELETE FROM identities WHERE name = ?", p, 1, &changes), fail);
+    if (changes == 0) {
+        rc = ok_fail(OK_ERR_NOT_FOUND, "no identity %s", name);
+        goto fail;
+    }
+    return s->vt->commit(s);
+fail:
+    s->vt->rollback(s);
+    return rc;
 }
 
 /* ---- Authentication -------------------------------------------------------------------------------- */

@@ -12,4 +12,8 @@ ok_err ok_access_identity_exists(ok_store *s, const char *name, int *exists);
 /* Inserts or replaces a policy row; the caller validated every argument and holds the transaction. */
 ok_err ok_access_policy_put(ok_store *s, const char *identity, const char *pattern, unsigned perms);
 
+/* Refuses (OK_ERR_CONFLICT) a change that would leave the vault without any administrator: `identity`
+ * holds admin on "*" and no other identity does. The caller holds the transaction. */
+ok_err ok_access_keep_an_admin(ok_store *s, const char *identity);
+
 #endif

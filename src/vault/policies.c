@@ -6,6 +6,7 @@
  * Policies are read from the store on each decision (an indexed primary-key range; see the rate the
  * unit test prints); there is no cache to invalidate. */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -114,6 +115,30 @@ ok_err ok_access_policy_put(ok_store *s, const char *identity, const char *patte
                        p, 3, NULL);
 }
 
+static ok_err read_count(void *ctx, const ok_val *c, size_t n)
+{
+    if (n != 1 || c[0].type != OK_VAL_INT)
+        return ok_fail(OK_ERR_FORMAT, "malformed count");
+    *(int64_t *)ctx = c[0].i;
+    return OK_OK;
+}
+
+ok_err ok_access_keep_an_admin(ok_store *s, const char *identity)
+{
+    static const char SQL[] = "SELECT COUNT(*) FROM policies WHERE pattern = '*' AND (perms & ?) != 0 AND identity %s ?";
+    char sql[160];
+    int64_t mine = 0, others = 0;
+    ok_val p[] = {OK_VINT(OK_PERM_ADMIN), OK_VTEXT(identity)};
+    snprintf(sql, sizeof sql, SQL, "=");
+    OK_GUARD(s->vt->query(s, sql, p, 2, read_count, &mine));
+    snprintf(sql, sizeof sql, SQL, "<>");
+    OK_GUARD(s->vt->query(s, sql, p, 2, read_count, &others));
+    if (mine > 0 && others == 0)
+        return ok_fail(OK_ERR_CONFLICT, "%s is the last identity with admin on \"*\": removing that would lock "
+                                        "everyone out of the management API; make another administrator first", identity);
+    return OK_OK;
+}
+
 ok_err ok_vault_policy_set(ok_vault *v, const char *identity, const char *pattern, unsigned perms)
 {
     if (!v || !ok_access_identity_name_valid(identity))
@@ -131,6 +156,8 @@ ok_err ok_vault_policy_set(ok_vault *v, const char *identity, const char *patter
         rc = ok_fail(OK_ERR_NOT_FOUND, "no identity %s", identity);
         goto fail;
     }
+    if (strcmp(pattern, "*") == 0 && !(perms & OK_PERM_ADMIN))
+        OK_GUARD_GOTO(rc, ok_access_keep_an_admin(s, identity), fail);
     OK_GUARD_GOTO(rc, ok_access_policy_put(s, identity, pattern, perms), fail);
     return s->vt->commit(s);
 fail:
@@ -146,10 +173,20 @@ ok_err ok_vault_policy_delete(ok_vault *v, const char *identity, const char *pat
         return ok_fail(OK_ERR_INVALID_ARG, "policy patterns are 1..128 characters of [0-9a-zA-Z-*?]");
     int64_t changes = 0;
     ok_val p[] = {OK_VTEXT(identity), OK_VTEXT(pattern)};
-    OK_GUARD(v->store->vt->exec(v->store, "DELETE FROM policies WHERE identity = ? AND pattern = ?", p, 2, &changes));
-    if (changes == 0)
-        return ok_fail(OK_ERR_NOT_FOUND, "identity %s has no policy for %s", identity, pattern);
-    return OK_OK;
+    ok_store *s = v->store;
+    ok_err rc;
+    OK_GUARD(s->vt->begin(s));
+    if (strcmp(pattern, "*") == 0)
+        OK_GUARD_GOTO(rc, ok_access_keep_an_admin(s, identity), fail);
+    OK_GUARD_GOTO(rc, s->vt->exec(s, "DELETE FROM policies WHERE identity = ? AND pattern = ?", p, 2, &changes), fail);
+    if (changes == 0) {
+        rc = ok_fail(OK_ERR_NOT_FOUND, "identity %s has no policy for %s", identity, pattern);
+        goto fail;
+    }
+    return s->vt->commit(s);
+fail:
+    s->vt->rollback(s);
+    return rc;
 }
 
 /* ---- The decision -------------------------------------------------------------------------------------- */

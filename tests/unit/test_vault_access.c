@@ -381,6 +381,13 @@ static void test_policy_replace_union_and_admin(void **state)
     assert_int_equal(ok_vault_policy_set(v, "mix", "*", OK_PERM_ADMIN), OK_OK);
     assert_true(ok_vault_allowed(v, &who, NULL, OK_PERM_ADMIN));
     assert_false(ok_vault_allowed(v, &who, NULL, OK_PERM_GET));
+    /* The last administrator cannot drop admin on "*"; with another one, it can. */
+    assert_int_equal(ok_vault_policy_delete(v, "mix", "*"), OK_ERR_CONFLICT);
+    assert_int_equal(ok_vault_policy_set(v, "mix", "*", OK_PERM_GET), OK_ERR_CONFLICT);
+    assert_true(ok_vault_allowed(v, &who, NULL, OK_PERM_ADMIN));
+    ok_identity keeper;
+    make_identity(v, "keeper", &keeper);
+    assert_int_equal(ok_vault_policy_set(v, "keeper", "*", OK_PERM_ADMIN), OK_OK);
     assert_int_equal(ok_vault_policy_delete(v, "mix", "*"), OK_OK);
     assert_false(ok_vault_allowed(v, &who, NULL, OK_PERM_ADMIN));
 }
@@ -396,6 +403,13 @@ static void test_identity_delete_cascades(void **state)
     assert_int_equal(ok_vault_authenticate(v, t1, &who), OK_OK);
     assert_true(ok_vault_allowed(v, &who, "k", OK_PERM_GET));
     assert_int_equal(count(v, "SELECT count(*) FROM tokens WHERE identity = ?", OK_VTEXT("gone")), 2);
+
+    /* "gone" is the only administrator: deleting it would lock everyone out. */
+    assert_int_equal(ok_vault_identity_delete(v, "gone"), OK_ERR_CONFLICT);
+    assert_int_equal(count(v, "SELECT count(*) FROM tokens WHERE identity = ?", OK_VTEXT("gone")), 2);
+    ok_identity heir;
+    make_identity(v, "heir", &heir);
+    assert_int_equal(ok_vault_policy_set(v, "heir", "*", OK_PERM_ADMIN), OK_OK);
 
     assert_int_equal(ok_vault_identity_delete(v, "gone"), OK_OK);
     assert_int_equal(count(v, "SELECT count(*) FROM tokens WHERE identity = ?", OK_VTEXT("gone")), 0);
