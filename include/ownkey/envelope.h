@@ -120,7 +120,7 @@ ok_err ok_env_encrypt_stream(const ok_env_encrypt_params *p, ok_reader in, ok_wr
                              const ok_stream_options *opt);
 /* Reads and parses a header from a stream (for inspect and decrypt). */
 ok_err ok_env_read_header(ok_reader in, ok_env_header **out);
-/* Decrypts a whole stream; *header_out (optional) receives the parsed header. */
+/* Decrypts a whole stream with any of the keys; writes only authenticated plaintext, in order. */
 ok_err ok_env_decrypt_stream(ok_provider *const *keys, size_t key_count, ok_reader in, ok_writer out,
                              const ok_stream_options *opt);
 
