@@ -118,6 +118,11 @@ ok_err ok_b64_decode_any(const char *text, uint8_t **out, size_t *out_len);
 ok_err ok_hex_encode(const uint8_t *in, size_t len, char **out);
 ok_err ok_hex_decode(const char *in, uint8_t **out, size_t *out_len);
 
+/* ---- Names ------------------------------------------------------------------------------------------
+ * 1 if s has 1..max characters, each an ASCII letter or digit or one of `extra` (key names: "-";
+ * identities: "._-"; policy patterns: "-*?"). The one check behind every name the project accepts. */
+int ok_name_valid(const char *s, size_t max, const char *extra);
+
 /* ---- ISO 8601 durations ("P90D", "PT12H", "P1Y2M3DT4H5M6S", "P2W"); Y = 365 days, M = 30 days ---- */
 ok_err ok_duration_parse(const char *text, int64_t *seconds);
 void ok_duration_format(int64_t seconds, char *out, size_t len);

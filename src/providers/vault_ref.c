@@ -12,30 +12,14 @@
 
 #define HOST_MAX 253
 
-static int is_name_char(char ch)
-{
-    return isalnum((unsigned char)ch) || ch == '-';
-}
-
-static int valid_token(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!is_name_char(s[i]))
-            return 0;
-    return 1;
-}
-
 int ok_vault_name_valid(const char *s)
 {
-    return valid_token(s, OK_VAULT_NAME_MAX);
+    return ok_name_valid(s, OK_VAULT_NAME_MAX, "-");
 }
 
 int ok_vault_version_valid(const char *s)
 {
-    return valid_token(s, OK_VAULT_VERSION_MAX);
+    return ok_name_valid(s, OK_VAULT_VERSION_MAX, "-");
 }
 
 /* Reads "[v6]" or a DNS name / IPv4 address from s[0..len); *used = the bytes taken. */

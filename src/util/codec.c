@@ -1,4 +1,5 @@
-/* Text codecs: unpadded base64url (JOSE) and lowercase hex, strict in what they accept. */
+/* Text codecs: unpadded base64url (JOSE) and lowercase hex, strict in what they accept; and the
+ * character-class check of names. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +106,20 @@ ok_err ok_b64_decode_any(const char *text, uint8_t **out, size_t *out_len)
     ok_zeroize(norm, n);
     free(norm);
     return rc;
+}
+
+int ok_name_valid(const char *s, size_t max, const char *extra)
+{
+    if (!s)
+        return 0;
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c && strchr(extra, c));
+        if (!ok || n >= max)
+            return 0;
+    }
+    return n > 0;
 }
 
 ok_err ok_hex_encode(const uint8_t *in, size_t len, char **out)

@@ -52,17 +52,7 @@ ok_err ok_access_schema(ok_store *s)
 
 int ok_access_identity_name_valid(const char *name)
 {
-    if (!name)
-        return 0;
-    size_t n = 0;
-    for (; name[n]; n++) {
-        char c = name[n];
-        int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
-                 c == '_' || c == '-';
-        if (!ok || n >= OK_IDENTITY_NAME_MAX)
-            return 0;
-    }
-    return n > 0;
+    return ok_name_valid(name, OK_IDENTITY_NAME_MAX, "._-");
 }
 
 static int token_id_valid(const char *id)

@@ -70,11 +70,8 @@ ok_err ok_key_check_name(const char *name)
     n = strlen(name);
     if (n == 0 || n > OK_KEY_NAME_MAX)
         return ok_fail(OK_ERR_INVALID_ARG, "key names have 1 to %d characters", OK_KEY_NAME_MAX);
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-'))
-            return ok_fail(OK_ERR_INVALID_ARG, "key names may hold only letters, digits and '-'");
-    }
+    if (!ok_name_valid(name, OK_KEY_NAME_MAX, "-"))
+        return ok_fail(OK_ERR_INVALID_ARG, "key names may hold only letters, digits and '-'");
     return OK_OK;
 }
 

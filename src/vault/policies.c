@@ -53,30 +53,13 @@ const char *ok_perm_name(unsigned bit)
 
 static int pattern_valid(const char *p)
 {
-    if (!p)
-        return 0;
-    size_t n = 0;
-    for (; p[n]; n++) {
-        char c = p[n];
-        int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
-                 c == '*' || c == '?';
-        if (!ok || n >= PATTERN_MAX)
-            return 0;
-    }
-    return n > 0;
+    return ok_name_valid(p, PATTERN_MAX, "-*?");
 }
 
 /* Key names as the keys module accepts them: ^[0-9a-zA-Z-]{1,127}$. Anything else matches nothing. */
 static int key_name_valid(const char *s)
 {
-    size_t n = 0;
-    for (; s[n]; n++) {
-        char c = s[n];
-        int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
-        if (!ok || n >= OK_KEY_NAME_MAX)
-            return 0;
-    }
-    return n > 0;
+    return ok_name_valid(s, OK_KEY_NAME_MAX, "-");
 }
 
 /* Whole-string glob match, '*' any run (also empty), '?' one character. Backtracks only to the last

@@ -175,6 +175,19 @@ static void test_iso8601_durations(void **state)
     assert_string_equal(out, "PT61S");
 }
 
+static void test_name_valid(void **state)
+{
+    (void)state;
+    assert_true(ok_name_valid("key-1", 127, "-"));
+    assert_false(ok_name_valid("key_1", 127, "-"));
+    assert_true(ok_name_valid("svc.app_1", 64, "._-"));
+    assert_false(ok_name_valid("", 64, "-"));
+    assert_false(ok_name_valid(NULL, 64, "-"));
+    assert_true(ok_name_valid("abc", 3, ""));
+    assert_false(ok_name_valid("abcd", 3, ""));
+    assert_false(ok_name_valid("k\xc3\xa9", 64, "-"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_secure_memory_and_errors),
         cmocka_unit_test(test_iso8601_durations),
+        cmocka_unit_test(test_name_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,9 +90,7 @@ int api_authenticate(ok_api_call *c)
 /* Key names as Azure has them: ^[0-9a-zA-Z-]{1,127}$. */
 static int valid_key_name(const char *name)
 {
-    size_t n = strlen(name);
-    return n >= 1 && n <= OK_KEY_NAME_MAX &&
-           strspn(name, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-") == n;
+    return ok_name_valid(name, OK_KEY_NAME_MAX, "-");
 }
 
 int api_allow(ok_api_call *c, const char *key_name, unsigned perm)
