@@ -84,28 +84,38 @@ done:
     return rc;
 }
 
-/* Signs a digest the caller computed: EVP_PKEY_sign with the hash named, so that RSASSA-PKCS1-v1_5
- * builds the DigestInfo and PSS hashes the digest as its mHash. *sig_len is the capacity on entry. */
-static ok_err prehashed_sign(const ok_pkey *k, const sig_params *sp, const uint8_t *digest, size_t len, uint8_t *sig,
-                             size_t *sig_len)
+/* A context for signing (or verifying) a digest the caller computed: EVP_PKEY_sign/verify with the hash
+ * named, so that RSASSA-PKCS1-v1_5 builds the DigestInfo and PSS hashes the digest as its mHash. */
+static ok_err prehashed_ctx(const ok_pkey *k, const sig_params *sp, int verify, EVP_PKEY_CTX **out)
 {
     EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
     ok_err rc = OK_OK;
 
     if (pctx == NULL)
         return ok_crypto_fail(OK_ERR_NOMEM, "EVP_PKEY_CTX_new");
-    if (EVP_PKEY_sign_init(pctx) != 1) {
-        rc = ok_crypto_fail(OK_ERR_KEY, "signature setup");
-        goto done;
+    if ((verify ? EVP_PKEY_verify_init(pctx) : EVP_PKEY_sign_init(pctx)) != 1) {
+        rc = ok_crypto_fail(OK_ERR_KEY, verify ? "verification setup" : "signature setup");
+        goto fail;
     }
-    OK_GUARD_GOTO(rc, sig_setup(pctx, sp), done);
+    OK_GUARD_GOTO(rc, sig_setup(pctx, sp), fail);
     if (EVP_PKEY_CTX_set_signature_md(pctx, sp->md) != 1) {
         rc = ok_crypto_fail(OK_ERR_KEY, "signature digest");
-        goto done;
+        goto fail;
     }
-    if (EVP_PKEY_sign(pctx, sig, sig_len, digest, len) != 1)
-        rc = ok_crypto_fail(OK_ERR_CRYPTO, "signing");
-done:
+    *out = pctx;
+    return OK_OK;
+fail:
+    EVP_PKEY_CTX_free(pctx);
+    return rc;
+}
+
+/* Signs a digest; *sig_len is the capacity on entry. */
+static ok_err prehashed_sign(const ok_pkey *k, const sig_params *sp, const uint8_t *digest, size_t len, uint8_t *sig,
+                             size_t *sig_len)
+{
+    EVP_PKEY_CTX *pctx = NULL;
+    OK_GUARD(prehashed_ctx(k, sp, 0, &pctx));
+    ok_err rc = EVP_PKEY_sign(pctx, sig, sig_len, digest, len) == 1 ? OK_OK : ok_crypto_fail(OK_ERR_CRYPTO, "signing");
     EVP_PKEY_CTX_free(pctx);
     return rc;
 }
@@ -114,25 +124,13 @@ done:
 static ok_err prehashed_verify(const ok_pkey *k, const sig_params *sp, const uint8_t *digest, size_t len,
                                const uint8_t *sig, size_t sig_len)
 {
-    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+    EVP_PKEY_CTX *pctx = NULL;
+    OK_GUARD(prehashed_ctx(k, sp, 1, &pctx));
     ok_err rc = OK_OK;
-
-    if (pctx == NULL)
-        return ok_crypto_fail(OK_ERR_NOMEM, "EVP_PKEY_CTX_new");
-    if (EVP_PKEY_verify_init(pctx) != 1) {
-        rc = ok_crypto_fail(OK_ERR_KEY, "verification setup");
-        goto done;
-    }
-    OK_GUARD_GOTO(rc, sig_setup(pctx, sp), done);
-    if (EVP_PKEY_CTX_set_signature_md(pctx, sp->md) != 1) {
-        rc = ok_crypto_fail(OK_ERR_KEY, "signature digest");
-        goto done;
-    }
     if (EVP_PKEY_verify(pctx, sig, sig_len, digest, len) != 1) {
         ERR_clear_error();
         rc = ok_fail(OK_ERR_AUTH, BAD_SIGNATURE);
     }
-done:
     EVP_PKEY_CTX_free(pctx);
     return rc;
 }
