@@ -26,6 +26,7 @@ typedef enum {
     OK_ERR_CONFLICT,     /* the name exists, or is soft-deleted, or the state forbids the change */
     OK_ERR_FORBIDDEN,    /* not permitted: policy, disabled key, key_ops, validity window */
     OK_ERR_SEALED,       /* the vault is sealed */
+    OK_ERR_LOCKED,       /* a data-service tenant is locked: its root key is unusable */
 } ok_err;
 
 /* Records a detail message for the current thread and returns err. */

@@ -249,7 +249,11 @@ enum {
     OK_PERM_GETROTATIONPOLICY = 1u << 11, OK_PERM_SETROTATIONPOLICY = 1u << 12, OK_PERM_ENCRYPT = 1u << 13,
     OK_PERM_DECRYPT = 1u << 14, OK_PERM_WRAPKEY = 1u << 15, OK_PERM_UNWRAPKEY = 1u << 16,
     OK_PERM_SIGN = 1u << 17, OK_PERM_VERIFY = 1u << 18, OK_PERM_ADMIN = 1u << 19,
-    OK_PERM_ALL = (1u << 20) - 1,
+    /* The data service's permissions on a tenant (the policy pattern matches tenant names): read
+     * objects (get, head, list, tenant status); write objects (put, delete); administer the tenant
+     * (create, keys, re-key, delete). */
+    OK_PERM_DATA_READ = 1u << 20, OK_PERM_DATA_WRITE = 1u << 21, OK_PERM_DATA_ADMIN = 1u << 22,
+    OK_PERM_ALL = (1u << 23) - 1,
 };
 /* "get", "wrapKey", ... (case-insensitive) <-> bit; "all" parses to OK_PERM_ALL. */
 ok_err ok_perm_parse(const char *name, unsigned *bit);

@@ -47,6 +47,7 @@ int cli_exit_code(ok_err err)
     case OK_ERR_CONFLICT: return EXIT_CONFLICT;
     case OK_ERR_FORBIDDEN: return EXIT_FORBIDDEN;
     case OK_ERR_SEALED: return EXIT_SEALED;
+    case OK_ERR_LOCKED: return EXIT_FORBIDDEN;
     case OK_ERR_NOMEM:
     case OK_ERR_CRYPTO: return EXIT_FAILURE_OTHER;
     }

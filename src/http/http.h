@@ -38,6 +38,16 @@ typedef struct {
     char *header_values[OK_HTTP_MAX_HEADERS]; /* malloc'ed */
     size_t header_count;
     const char *operation;       /* static string naming the operation, for metrics ("create", ...) */
+    /* A body produced on demand instead of `body` (which must then be empty): the server calls read(cls,
+     * pos, buf, max) as the client takes the bytes; it returns the bytes written (1..max), 0 at the end,
+     * or -1 on failure (the connection is then closed: the client sees a short body). body_free(cls) runs
+     * once when the server is done with it (also when the client went away), and also when the response
+     * is never sent. body_size is the exact length (Content-Length), or UINT64_MAX when unknown. For a
+     * HEAD request the server sends the headers only. */
+    int64_t (*body_read)(void *cls, uint64_t pos, uint8_t *buf, size_t max);
+    void (*body_free)(void *cls);
+    void *body_cls;
+    uint64_t body_size;
 } ok_http_response;
 
 ok_err ok_http_response_header(ok_http_response *r, const char *name, const char *value);
@@ -45,6 +55,26 @@ void ok_http_response_free(ok_http_response *r);
 
 /* Handles one request; always fills resp (status and body). Called on a server thread. */
 typedef void (*ok_http_handler)(void *ctx, const ok_http_request *req, ok_http_response *resp);
+
+/* Streamed request bodies (uploads of any size in constant memory), for the requests the stream handler
+ * claims; every other request is buffered (OK_HTTP_MAX_BODY) and goes to the plain handler. The calls
+ * for one request come in order, on one server thread; req is valid during each call (body NULL). */
+enum { OK_HTTP_STREAM_DECLINE = 0, OK_HTTP_STREAM_ACCEPT = 1, OK_HTTP_STREAM_ANSWER = 2 };
+typedef struct {
+    /* The headers are in. DECLINE: not a streamed request (buffered as usual, state untouched). ACCEPT:
+     * *state is the handler's; the body goes to body(), then finish(). ANSWER: resp is filled now (401,
+     * 403, 404, ...), the body is not read, and the connection closes after the reply; release() still
+     * runs when *state was set. */
+    int (*begin)(void *ctx, const ok_http_request *req, ok_http_response *resp, void **state);
+    /* A piece of the body. An error stops the upload: the rest of the body is read and dropped, and
+     * finish() is called with that error as `failed`. */
+    ok_err (*body)(void *ctx, void *state, const uint8_t *data, size_t len);
+    /* The whole body is in (failed == OK_OK), or body() failed (failed is its error): fill resp. */
+    void (*finish)(void *ctx, void *state, ok_err failed, const ok_http_request *req, ok_http_response *resp);
+    /* The request is over (answered, or the client went away mid-body): free state. Always called once
+     * for an accepted request. */
+    void (*release)(void *ctx, void *state);
+} ok_http_stream_handler;
 
 typedef struct {
     const char *listen;          /* "HOST:PORT", default "127.0.0.1:8443" */
@@ -54,6 +84,7 @@ typedef struct {
     unsigned max_connections;    /* 0 = 1024 */
     ok_http_handler handler;
     void *handler_ctx;
+    const ok_http_stream_handler *stream; /* may be NULL; called with handler_ctx */
     /* Extra lines for /metrics (e.g. seal state, key count), appended to the server's own. May be NULL. */
     void (*metrics_extra)(void *ctx, ok_buf *out);
 } ok_http_config;

@@ -44,6 +44,7 @@ const char *ok_err_name(ok_err err)
     case OK_ERR_CONFLICT: return "conflict";
     case OK_ERR_FORBIDDEN: return "forbidden";
     case OK_ERR_SEALED: return "vault is sealed";
+    case OK_ERR_LOCKED: return "tenant is locked";
     }
     return "unknown error";
 }

@@ -17,10 +17,11 @@
 static const char *const perm_names[] = {
     "get",     "list",    "create", "update", "import",            "delete",            "recover",
     "purge",   "backup",  "restore", "rotate", "getrotationpolicy", "setrotationpolicy", "encrypt",
-    "decrypt", "wrapKey", "unwrapKey", "sign", "verify",            "admin",
+    "decrypt", "wrapKey", "unwrapKey", "sign", "verify",            "admin",             "dataRead",
+    "dataWrite", "dataAdmin",
 };
-_Static_assert(sizeof perm_names / sizeof perm_names[0] == 20, "one name per OK_PERM_* bit");
-_Static_assert(OK_PERM_ALL == (1u << 20) - 1, "OK_PERM_ALL covers exactly the named bits");
+_Static_assert(sizeof perm_names / sizeof perm_names[0] == 23, "one name per OK_PERM_* bit");
+_Static_assert(OK_PERM_ALL == (1u << 23) - 1, "OK_PERM_ALL covers exactly the named bits");
 
 ok_err ok_perm_parse(const char *name, unsigned *bit)
 {

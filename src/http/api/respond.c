@@ -48,6 +48,7 @@ void api_fail(ok_api_call *c, ok_err err)
     case OK_ERR_CONFLICT: api_error(c, 409, "Conflict", "%s", msg); return;
     case OK_ERR_FORBIDDEN: api_error(c, 403, "Forbidden", "%s", msg); return;
     case OK_ERR_SEALED: api_error(c, 503, "VaultSealed", "%s", msg); return;
+    case OK_ERR_LOCKED: api_error(c, 403, "TenantLocked", "%s", msg); return;
     case OK_ERR_AUTH: api_error(c, 400, "BadParameter", "%s", msg); return;
     case OK_ERR_INVALID_ARG:
     case OK_ERR_FORMAT:
