@@ -36,6 +36,9 @@ typedef struct {
     char *body;               /* NUL-terminated (malloc'ed, zeroized by ok_vault_response_clear) */
     size_t body_len;
     char error_code[64];      /* the Azure error code of a failed call ("KeyNotFound"), else "" */
+    char *headers;            /* the final response's header lines "Name: value\r\n..." (malloc'ed, NUL-
+                               * terminated, at most 64 KiB), or NULL */
+    size_t headers_len;
 } ok_vault_response;
 
 /* Copies the configuration; connects lazily, on the first request. */
@@ -52,6 +55,29 @@ const char *ok_vault_client_addr(const ok_vault_client *c);
 ok_err ok_vault_client_request(ok_vault_client *c, const char *method, const char *path, const char *json_body,
                                ok_vault_response *resp);
 void ok_vault_response_clear(ok_vault_response *r);
+
+/* ---- Streamed transfers (the data service's objects) ------------------------------------------------
+ * For bodies of any size in constant memory. The upload's bytes come from read (*got = 0 at the end);
+ * size is the exact length (sent as Content-Length) or UINT64_MAX (chunked). A 2xx response body goes to
+ * the download's write (NULL download: dropped); any other response body is kept in resp->body (bounded
+ * by OK_VAULT_MAX_RESPONSE) for the error. headers are extra request header lines "Name: value". */
+typedef struct {
+    ok_err (*read)(void *ctx, uint8_t *buf, size_t len, size_t *got);
+    void *ctx;
+    uint64_t size;
+} ok_vault_upload;
+
+typedef struct {
+    ok_err (*write)(void *ctx, const uint8_t *buf, size_t len);
+    void *ctx;
+} ok_vault_download;
+
+ok_err ok_vault_client_transfer(ok_vault_client *c, const char *method, const char *path,
+                                const char *const *headers, size_t header_count, const ok_vault_upload *up,
+                                const ok_vault_download *down, ok_vault_response *resp);
+/* The value of a response header (case-insensitive name, surrounding spaces trimmed) copied into buf;
+ * NULL when absent or longer than len - 1. */
+const char *ok_vault_response_header(const ok_vault_response *r, const char *name, char *buf, size_t len);
 
 /* Maps a non-2xx status and its body to an error with ok_fail("<code>: <message>"), and copies the code
  * into code (may be NULL): 400 OK_ERR_INVALID_ARG, 401 OK_ERR_AUTH, 403 OK_ERR_FORBIDDEN,
