@@ -134,4 +134,15 @@ ok_writer ok_fd_writer(ok_fd_io *io);
 
 unsigned ok_online_cores(void);
 
+/* ---- Random access (appended for the data service) ------------------------------------------------
+ * Opens one wire frame at a given position, independent of the sequential position of ok_env_open (which
+ * it neither uses nor moves): the frame with 0-based index `index` is frame number index + 1 of
+ * docs/FORMAT.md, sealed with that number in its nonce and AAD, so a frame presented at another index
+ * fails authentication. wire holds exactly that one frame (its length field must match wire_len). Writes
+ * its verified plaintext to out (room for frame_size bytes), sets *out_len and *final (1 when the frame
+ * is the envelope's final frame; the caller checks that this is the index it expects to be last).
+ * Failures (bad length, authentication) fail the session for good, and out is wiped. */
+ok_err ok_env_open_frame(ok_env_session *s, uint64_t index, const uint8_t *wire, size_t wire_len, uint8_t *out,
+                         size_t *out_len, int *final);
+
 #endif

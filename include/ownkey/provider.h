@@ -81,4 +81,39 @@ ok_err ok_vault_provider_from_env(const char *ref, ok_provider **out);
  * "pkcs11:…", "kmip:…"). */
 ok_err ok_provider_from_ref(const char *ref, ok_provider **out);
 
+/* ---- The `vault` provider for services (the data service's customer keys) --------------------------
+ * The same provider, configured in full: ca_pem is the PEM text of the CA to trust (NULL or "" = ca_file,
+ * else the system's CAs); timeouts 0 = the client's defaults. The token is copied to secure memory. */
+typedef struct {
+    const char *ref;          /* "https://HOST[:PORT]/keys/NAME[/VERSION]" */
+    const char *token;
+    const char *ca_file;
+    const char *ca_pem;
+    long connect_timeout_ms;
+    long timeout_ms;
+} ok_vault_provider_config;
+
+ok_err ok_vault_provider_open_config(const ok_vault_provider_config *cfg, ok_provider **out);
+
+/* What GET /keys/NAME[/VERSION] says of the key (the pinned version, else the newest). */
+typedef struct {
+    char kty[16];             /* as the vault names it: "RSA", "RSA-HSM", "oct", "EC", ... */
+    int can_wrap;             /* key_ops holds wrapKey */
+    int can_unwrap;           /* key_ops holds unwrapKey */
+    int enabled;
+    int64_t nbf, exp;         /* Unix seconds; 0 = unset */
+    char version[65];         /* the version the kid names (OK_VAULT_VERSION_MAX) */
+} ok_vault_key_desc;
+
+/* Looks the provider's key up. p must be a `vault` provider (else OK_ERR_INVALID_ARG). */
+ok_err ok_vault_provider_lookup(ok_provider *p, ok_vault_key_desc *out);
+/* The versionless key URL of a `vault` provider ("" for another provider). */
+const char *ok_vault_provider_key_url(const ok_provider *p);
+/* HTTP requests a `vault` provider has sent so far (0 for another provider). */
+uint64_t ok_vault_provider_requests(const ok_provider *p);
+/* The remote side of the calling thread's last failed `vault` provider request: the error code the vault
+ * sent ("KeyNotFound", "Forbidden", "Unauthorized", "VaultSealed", ...; "" if none) and the HTTP status
+ * (0 when no answer came: connection, TLS or timeout). Cleared by each request; both empty after success. */
+void ok_vault_provider_last_error(char *code, size_t code_len, long *status);
+
 #endif

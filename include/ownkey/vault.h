@@ -329,4 +329,18 @@ ok_err ok_vault_audit_verify(ok_vault *v, uint64_t *lines, uint64_t *first_bad);
  * only by ok_vault_audit_verify on the running vault, which knows the chain's head. */
 ok_err ok_audit_verify_file(const char *path, const uint8_t key[32], uint64_t *lines, uint64_t *first_bad);
 
+/* ---- Secrets sealed under the master key (for the data service) ------------------------------------
+ * wrap seals len (1 .. 1 MiB) bytes with AES-256-GCM under a key derived from the master key for this
+ * purpose only, binding aad (a label of 1..1024 bytes naming what the secret is: the same label is needed
+ * to open it). *out is malloc'ed (free()). unwrap's *out is ok_secure_alloc memory: release it with
+ * ok_secure_free(*out, *out_len), which zeroizes it. A wrong label, another vault or an altered blob is
+ * OK_ERR_AUTH; both are OK_ERR_SEALED while the vault is sealed. */
+ok_err ok_vault_wrap_secret(ok_vault *v, const char *aad, const uint8_t *in, size_t len, uint8_t **out,
+                            size_t *out_len);
+ok_err ok_vault_unwrap_secret(ok_vault *v, const char *aad, const uint8_t *in, size_t len, uint8_t **out,
+                              size_t *out_len);
+/* 0 while sealed; otherwise the number of unseals of this vault object so far, so that a layer caching
+ * secrets opened through the vault notices a seal (even one followed by an unseal) and wipes them. */
+uint64_t ok_vault_seal_epoch(ok_vault *v);
+
 #endif

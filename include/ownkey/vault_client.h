@@ -26,8 +26,9 @@ typedef struct {
     const char *addr;         /* "https://HOST[:PORT]" (a trailing "/" is fine); http:// is refused */
     const char *token;        /* bearer token; NULL or "" for the calls that need none (status, unseal) */
     const char *ca_file;      /* PEM file of the CA (or self-signed certificate) to trust; NULL = system */
+    const char *ca_pem;       /* PEM text of the CA to trust (instead of ca_file); NULL = none */
     long connect_timeout_ms;  /* 0 = 10 s */
-    long timeout_ms;          /* whole request; 0 = 60 s */
+    long timeout_ms;          /* whole request; 0 = 60 s (a streamed transfer: the longest stall) */
 } ok_vault_client_config;
 
 /* What a request got back. Filled on success and on HTTP errors; status 0 when no answer came. */

@@ -61,9 +61,12 @@ typedef struct {
     double start;
     double last;
     const char *verb;
+    const char *unit;  /* NULL: bytes; else counted items ("objects"), set with cli_progress_items */
 } cli_progress;
 
 void cli_progress_init(cli_progress *p, const char *verb, uint64_t total, int quiet);
+/* Counts items (done of total unit) instead of bytes; total may change between updates. */
+void cli_progress_items(cli_progress *p, const char *unit);
 void cli_progress_update(void *ctx, uint64_t bytes);
 void cli_progress_finish(cli_progress *p, uint64_t bytes);
 

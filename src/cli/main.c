@@ -1,5 +1,5 @@
-/* ownkey: the client-side encryption command and the vault's command-line client. Dispatches to the
- * commands and maps errors to the documented exit codes. */
+/* ownkey: the client-side encryption command and the command-line client of ownkeyd (vault and data
+ * service). Dispatches to the commands and maps errors to the documented exit codes. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +27,14 @@ static const char USAGE[] =
     "  policy    access policies: which identity may do what with which keys\n"
     "  operator  seal status, unseal, seal\n"
     "  audit     verify the audit log; show its last records\n"
+    "\n"
+    "data service commands (ownkeyd's data role; the same address, token and CA):\n"
+    "  tenant    create, show, list, set-key, remove-key, rekey, delete (crypto-erase) tenants\n"
+    "  put       put TENANT OBJECT -i FILE       store an object (streamed; stdin with -i -)\n"
+    "  get       get TENANT OBJECT -o FILE       fetch an object or a --range of it (stdout with -o -)\n"
+    "  ls        ls TENANT [--prefix P]          list a tenant's objects\n"
+    "  rm        rm TENANT OBJECT                delete an object\n"
+    "  head      head TENANT OBJECT              show an object's size, type and metadata\n"
     "\n"
     "Run 'ownkey <command> --help' for a command's options. Exit codes are in ownkey(1).\n";
 
@@ -118,6 +126,13 @@ int main(int argc, char **argv)
         return cmd_operator(argc - 1, argv + 1);
     if (!strcmp(cmd, "audit"))
         return cmd_audit(argc - 1, argv + 1);
+    static const cli_subcommand data_commands[] = {
+        {"tenant", cmd_tenant}, {"put", cmd_put}, {"get", cmd_get}, {"ls", cmd_ls}, {"rm", cmd_rm},
+        {"head", cmd_head}, {NULL, NULL},
+    };
+    for (size_t i = 0; data_commands[i].name; i++)
+        if (!strcmp(cmd, data_commands[i].name))
+            return data_commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "ownkey: unknown command \"%s\" (see 'ownkey --help')\n", cmd);
     return EXIT_USAGE;
 }

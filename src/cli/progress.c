@@ -1,5 +1,5 @@
-/* The CLI progress bar: bytes, rate and ETA on stderr, redrawn at most five times a second, and only
- * when stderr is a terminal. */
+/* The CLI progress bar: bytes (or counted items), rate and ETA on stderr, redrawn at most five times a
+ * second, and only when stderr is a terminal. */
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,15 +30,26 @@ void cli_progress_init(cli_progress *p, const char *verb, uint64_t total, int qu
     p->total = total;
     p->start = p->last = now();
     p->verb = verb;
+    p->unit = NULL;
+}
+
+void cli_progress_items(cli_progress *p, const char *unit)
+{
+    p->unit = unit;
 }
 
 static void draw(cli_progress *p, uint64_t bytes, double t)
 {
-    char done[32], rate[32];
+    char done[48], rate[48];
     double elapsed = t - p->start;
     double bps = elapsed > 0 ? (double)bytes / elapsed : 0;
-    human((double)bytes, done, sizeof done);
-    human(bps, rate, sizeof rate);
+    if (p->unit) {
+        snprintf(done, sizeof done, "%llu/%llu", (unsigned long long)bytes, (unsigned long long)p->total);
+        snprintf(rate, sizeof rate, "%.0f %s", bps, p->unit);
+    } else {
+        human((double)bytes, done, sizeof done);
+        human(bps, rate, sizeof rate);
+    }
     if (p->total) {
         double frac = (double)bytes / (double)p->total;
         if (frac > 1)

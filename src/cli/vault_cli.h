@@ -135,4 +135,28 @@ int cmd_policy(int argc, char **argv);
 int cmd_operator(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 
+/* ---- The data service (/data/v1/): data_args.c, cmd_tenant.c, cmd_object.c ---------------------------- */
+int cmd_tenant(int argc, char **argv);
+int cmd_put(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_head(int argc, char **argv);
+
+/* Tenant names are key names of at most 63 characters; object names 1..1024 bytes without control
+ * characters. A usage error naming the command otherwise. */
+int data_check_tenant(vault_args *va, const char *name);
+int data_check_object(vault_args *va, const char *name);
+/* "/data/v1/tenants/<escaped tenant><suffix>" and "/data/v1/tenants/T/objects/<escaped object>" (every
+ * byte of the object name but the unreserved ones percent-encoded, '/' included, so that no client
+ * normalizes "." or ".." segments away). malloc'ed; NULL when out of memory (reported). */
+char *data_tenant_path(const char *tenant, const char *suffix);
+char *data_object_path(const char *tenant, const char *object);
+/* A JSON scalar as text: strings as they are, integers, booleans, "-" for null or absent. */
+void data_format_value(json_t *v, char *buf, size_t len);
+/* The tenant status object as "name: value" lines. */
+void data_print_tenant(json_t *tenant);
+/* Reports a failed data call: 416 becomes a usage error (exit 2); otherwise as cli_report. */
+int data_report(ok_err rc, const ok_vault_response *resp);
+
 #endif

@@ -1,7 +1,10 @@
 /* ownkeyd: the key vault daemon. `init` creates a vault in a data directory; `serve` opens it and
- * serves the keys API and the management API over HTTPS until SIGTERM/SIGINT, running the rotation
- * scheduler alongside. Thin: parses arguments and wires the vault, the API and the server together. */
+ * serves, by role, the keys API (vault role, with the rotation scheduler alongside) and the data API
+ * (data role: the data service in the same directory), plus the management API, over HTTPS until
+ * SIGTERM/SIGINT. Thin: parses arguments and wires the vault, the data service, the API and the server
+ * together. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -15,13 +18,22 @@
 
 #include "http/api/api.h"
 #include "http/http.h"
+#include "ownkey/dataservice.h"
 #include "ownkey/vault.h"
 
 static const char USAGE[] =
     "usage: ownkeyd init --data-dir DIR [--dev | --shares N --threshold K | --passphrase-file F]\n"
     "                    [--retention-days N] [--purge-protection] [--output text|json]\n"
     "       ownkeyd serve --data-dir DIR [--listen HOST:PORT] [--cert PEM --key PEM] [--threads N]\n"
-    "                     [--challenge-resource URL] [--rotation-interval SECONDS]\n";
+    "                     [--challenge-resource URL] [--rotation-interval SECONDS]\n"
+    "                     [--roles vault,data] [--key-cache-ttl SECONDS] [--probe-max-backoff SECONDS]\n"
+    "\n"
+    "serve roles: vault = the keys API (/keys, /deletedkeys, /rng) and key rotation; data = the data API\n"
+    "(/data/v1/, objects encrypted at rest under tenant keys, kept in DIR). Default: both. The management\n"
+    "API (/ownkey/v1/) is served either way. --key-cache-ttl: seconds an unwrapped tenant key is used\n"
+    "before its root key is asked again (default 3600), the bound on how long a revoked customer key\n"
+    "still works. --probe-max-backoff: the longest wait between probes of a locked tenant's key\n"
+    "(default 60).\n";
 
 static int fail(ok_err rc)
 {
@@ -176,6 +188,49 @@ static void metrics_extra(void *ctx, ok_buf *out)
                      "# TYPE ownkey_vault_keys gauge\nownkey_vault_keys %llu\n",
                      st.sealed, (unsigned long long)st.keys);
     ok_buf_put(out, text, (size_t)n);
+    if (api->ds)
+        ok_ds_metrics(api->ds, out);
+}
+
+enum { ROLE_VAULT = 1, ROLE_DATA = 2 };
+
+/* "vault", "data", or both separated by a comma, in any order; 0 when it is anything else. */
+static unsigned parse_roles(const char *text)
+{
+    char copy[64];
+    if (!text || !*text || strlen(text) >= sizeof copy)
+        return 0;
+    memcpy(copy, text, strlen(text) + 1);
+    unsigned roles = 0;
+    char *save = NULL;
+    for (char *p = copy;; p = NULL) {
+        char *tok = strtok_r(p, ",", &save);
+        if (!tok)
+            break;
+        if (!strcmp(tok, "vault"))
+            roles |= ROLE_VAULT;
+        else if (!strcmp(tok, "data"))
+            roles |= ROLE_DATA;
+        else
+            return 0;
+    }
+    /* strtok_r skips empty pieces: ",vault" and "vault,,data" are refused here. */
+    if (text[0] == ',' || text[strlen(text) - 1] == ',' || strstr(text, ",,"))
+        return 0;
+    return roles;
+}
+
+/* A positive number of seconds (at most INT_MAX); 0 when it is anything else. */
+static int64_t parse_seconds(const char *text)
+{
+    if (!text || *text < '0' || *text > '9')
+        return 0;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (errno || *end || v <= 0 || v > INT_MAX)
+        return 0;
+    return (int64_t)v;
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -184,10 +239,13 @@ static int cmd_serve(int argc, char **argv)
         {"data-dir", required_argument, NULL, 'd'}, {"listen", required_argument, NULL, 'l'},
         {"cert", required_argument, NULL, 'c'}, {"key", required_argument, NULL, 'k'},
         {"threads", required_argument, NULL, 't'}, {"challenge-resource", required_argument, NULL, 'r'},
-        {"rotation-interval", required_argument, NULL, 'i'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+        {"rotation-interval", required_argument, NULL, 'i'}, {"roles", required_argument, NULL, 'R'},
+        {"key-cache-ttl", required_argument, NULL, 'T'}, {"probe-max-backoff", required_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *listen = "127.0.0.1:8443", *cert = NULL, *key = NULL, *resource = NULL;
-    unsigned threads = 0, interval = 60;
+    unsigned threads = 0, interval = 60, roles = ROLE_VAULT | ROLE_DATA;
+    int64_t key_cache_ttl = 3600, probe_max_backoff = 60;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -198,6 +256,18 @@ static int cmd_serve(int argc, char **argv)
         case 't': threads = (unsigned)atoi(optarg); break;
         case 'r': resource = optarg; break;
         case 'i': interval = (unsigned)atoi(optarg); break;
+        case 'R':
+            if (!(roles = parse_roles(optarg)))
+                return usage_error("--roles must be vault, data or vault,data");
+            break;
+        case 'T':
+            if (!(key_cache_ttl = parse_seconds(optarg)))
+                return usage_error("--key-cache-ttl must be a positive number of seconds");
+            break;
+        case 'B':
+            if (!(probe_max_backoff = parse_seconds(optarg)))
+                return usage_error("--probe-max-backoff must be a positive number of seconds");
+            break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: return usage_error("bad option");
         }
@@ -239,22 +309,37 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    ok_api api = {.vault = vault, .challenge_resource = resource};
+    /* The data service keeps DIR/data.db and DIR/objects/ beside the vault, whose master key seals it. */
+    ok_ds *ds = NULL;
+    if (roles & ROLE_DATA) {
+        ok_ds_config dcfg = {.dir = dir, .vault = vault, .key_cache_ttl = key_cache_ttl,
+                             .probe_max_backoff = (unsigned)probe_max_backoff};
+        rc = ok_ds_open(&dcfg, &ds);
+        if (rc != OK_OK) {
+            ok_vault_close(vault);
+            return fail(rc);
+        }
+    }
+    ok_api api = {.vault = vault, .challenge_resource = resource, .ds = ds, .vault_role_off = !(roles & ROLE_VAULT)};
     ok_http_config cfg = {.listen = listen, .cert_pem_path = cert, .key_pem_path = key, .threads = threads,
-                          .handler = ok_api_handle, .handler_ctx = &api, .metrics_extra = metrics_extra};
+                          .handler = ok_api_handle, .handler_ctx = &api, .stream = ds ? &ok_api_stream : NULL,
+                          .metrics_extra = metrics_extra};
     ok_http_server *server = NULL;
     rc = ok_http_start(&cfg, &server);
     if (rc != OK_OK) {
+        ok_ds_close(ds);
         ok_vault_close(vault);
         return fail(rc);
     }
+    /* Key rotation belongs to the vault role. */
     scheduler sched = {.vault = vault, .interval = interval};
     pthread_mutex_init(&sched.lock, NULL);
     pthread_cond_init(&sched.wake, NULL);
     pthread_t sched_thread;
-    int have_sched = pthread_create(&sched_thread, NULL, scheduler_main, &sched) == 0;
+    int have_sched = (roles & ROLE_VAULT) && pthread_create(&sched_thread, NULL, scheduler_main, &sched) == 0;
 
-    fprintf(stderr, "ownkeyd: serving https://%s (vault %s, %s)\n", listen, dir, st.sealed ? "sealed" : "unsealed");
+    fprintf(stderr, "ownkeyd: serving https://%s (vault %s, %s; roles %s)\n", listen, dir, st.sealed ? "sealed" : "unsealed",
+            roles == (ROLE_VAULT | ROLE_DATA) ? "vault,data" : roles == ROLE_VAULT ? "vault" : "data");
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "ownkeyd: %s received, finishing requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -267,6 +352,7 @@ static int cmd_serve(int argc, char **argv)
         pthread_mutex_unlock(&sched.lock);
         pthread_join(sched_thread, NULL);
     }
+    ok_ds_close(ds); /* before the vault, whose master key sealed its keys */
     ok_vault_close(vault);
     fprintf(stderr, "ownkeyd: stopped\n");
     return 0;

@@ -1,5 +1,6 @@
 /* Envelope sessions: the streaming state machine (BODY -> DONE, or FAILED for good) that seals and opens
- * frames, in parallel across a thread pool, after the header has been written or authenticated. */
+ * frames, in parallel across a thread pool, after the header has been written or authenticated; and the
+ * random-access opening of one frame at a given index (ok_env_open_frame), for readers of byte ranges. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -426,4 +427,40 @@ ok_err ok_env_open(ok_env_session *s, const uint8_t *in, size_t in_len, size_t *
     }
     OK_GUARD(ok_env_open_submit(s, in, in_len, consumed, out, final));
     return ok_env_open_collect(s, out_len);
+}
+
+/* ---- Random access -------------------------------------------------------------------------------- */
+
+ok_err ok_env_open_frame(ok_env_session *s, uint64_t index, const uint8_t *wire, size_t wire_len, uint8_t *out,
+                         size_t *out_len, int *final)
+{
+    OK_GUARD(check_state(s));
+    if (index >= OK_ENV_MAX_FRAMES)
+        return fail_session(s, ok_fail(OK_ERR_LIMIT, "frame index %llu past the %llu-frame limit",
+                                       (unsigned long long)index, (unsigned long long)OK_ENV_MAX_FRAMES));
+    if (wire_len < OK_ENV_FRAME_OVERHEAD)
+        return fail_session(s, ok_fail(OK_ERR_TRUNCATED, "frame %llu is truncated", (unsigned long long)(index + 1)));
+    size_t F = s->frame_size;
+    uint32_t len_flag = ok_load_u32(wire);
+    uint32_t len = len_flag & ~FINAL_FLAG;
+    int is_final = (len_flag & FINAL_FLAG) != 0;
+    if (is_final ? len > F : len != F)
+        return fail_session(s, ok_fail(OK_ERR_FORMAT, "frame %llu has a bad length (%u; frame size %zu)",
+                                       (unsigned long long)(index + 1), len, F));
+    if (wire_len != (size_t)len + OK_ENV_FRAME_OVERHEAD)
+        return fail_session(s, ok_fail(wire_len < (size_t)len + OK_ENV_FRAME_OVERHEAD ? OK_ERR_TRUNCATED : OK_ERR_FORMAT,
+                                       "frame %llu: %zu wire bytes for a %u-byte frame",
+                                       (unsigned long long)(index + 1), wire_len, len));
+    uint8_t nonce[OK_GCM_IV_LEN], aad[28];
+    frame_nonce_aad(s, index + 1, len_flag, nonce, aad);
+    ok_err rc = ok_gcm_open(s->gcm[0], nonce, aad, sizeof aad, wire + 4, len, wire + 4 + len, out);
+    if (rc != OK_OK) {
+        ok_zeroize(out, len);
+        if (rc == OK_ERR_AUTH)
+            rc = ok_fail(OK_ERR_AUTH, "authentication failed in frame %llu", (unsigned long long)(index + 1));
+        return fail_session(s, rc);
+    }
+    *out_len = len;
+    *final = is_final;
+    return OK_OK;
 }

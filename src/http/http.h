@@ -10,7 +10,7 @@
 #include "ownkey/util.h"
 
 #define OK_HTTP_MAX_BODY (1024u * 1024u)  /* 413 past this */
-#define OK_HTTP_MAX_HEADERS 8
+#define OK_HTTP_MAX_HEADERS 32 /* response headers a handler may add (an object's metadata: 16) */
 
 typedef struct ok_http_request ok_http_request;
 
@@ -27,6 +27,9 @@ struct ok_http_request {
     const char *(*query)(const ok_http_request *r, const char *name);
     /* Request header by name (case-insensitive); NULL when absent. */
     const char *(*header)(const ok_http_request *r, const char *name);
+    /* Calls each(cls, name, value) for every request header in the order received, until it returns
+     * non-zero. */
+    void (*headers)(const ok_http_request *r, int (*each)(void *cls, const char *name, const char *value), void *cls);
     void *impl;                  /* the server's */
 };
 
@@ -66,8 +69,9 @@ typedef struct {
      * 403, 404, ...), the body is not read, and the connection closes after the reply; release() still
      * runs when *state was set. */
     int (*begin)(void *ctx, const ok_http_request *req, ok_http_response *resp, void **state);
-    /* A piece of the body. An error stops the upload: the rest of the body is read and dropped, and
-     * finish() is called with that error as `failed`. */
+    /* A piece of the body. An error stops the upload: finish() is called at once with that error as
+     * `failed`, and its reply goes out once the rest of the body has been read and dropped (past 16 MiB
+     * more, the server hangs up instead). */
     ok_err (*body)(void *ctx, void *state, const uint8_t *data, size_t len);
     /* The whole body is in (failed == OK_OK), or body() failed (failed is its error): fill resp. */
     void (*finish)(void *ctx, void *state, ok_err failed, const ok_http_request *req, ok_http_response *resp);

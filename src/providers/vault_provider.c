@@ -3,8 +3,12 @@
  * current version) and then for wrapkey: RSA-OAEP-256 for RSA keys, A256KW for oct keys. The EDK records
  * provider "vault", the versionless key URL as key id, and the version that wrapped, so unwrapping uses
  * that version and a rotated key still opens old envelopes. The key material never leaves the vault; the
- * provider holds only the token (secure memory) and one keep-alive connection, opened on first use. */
+ * provider holds only the token (secure memory) and one keep-alive connection, opened on first use.
+ * For services (the data service) it also looks a key up (type, key_ops, state, newest version), counts
+ * its requests, and keeps the remote error code of the thread's last failed request, so that a caller can
+ * tell a disabled key from a removed permission or an unreachable vault. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +28,24 @@ typedef struct {
     char *token;          /* secure memory */
     size_t token_size;
     char *ca_file;
+    char *ca_pem;
+    long connect_timeout_ms, timeout_ms;
     ok_vault_client *client;
     pthread_mutex_t lock; /* one request at a time on the connection */
+    _Atomic uint64_t requests;
 } vault_provider;
+
+/* The remote side of this thread's last failed request (ok_vault_provider_last_error). */
+static _Thread_local char last_code[64];
+static _Thread_local long last_status;
 
 static ok_err connect_lazily(vault_provider *vp)
 {
     if (vp->client)
         return OK_OK;
-    ok_vault_client_config cfg = {.addr = vp->ref.addr, .token = vp->token, .ca_file = vp->ca_file};
+    ok_vault_client_config cfg = {.addr = vp->ref.addr, .token = vp->token, .ca_file = vp->ca_file,
+                                  .ca_pem = vp->ca_pem, .connect_timeout_ms = vp->connect_timeout_ms,
+                                  .timeout_ms = vp->timeout_ms};
     return ok_vault_client_new(&cfg, &vp->client);
 }
 
@@ -40,10 +53,16 @@ static ok_err connect_lazily(vault_provider *vp)
 static ok_err call_json(vault_provider *vp, const char *method, const char *path, const char *body, json_t **out)
 {
     *out = NULL;
+    last_code[0] = '\0';
+    last_status = 0;
     OK_GUARD(connect_lazily(vp));
     ok_vault_response resp;
+    atomic_fetch_add(&vp->requests, 1);
     ok_err rc = ok_vault_client_request(vp->client, method, path, body, &resp);
-    if (rc == OK_OK) {
+    if (rc != OK_OK) {
+        snprintf(last_code, sizeof last_code, "%s", resp.error_code);
+        last_status = resp.status;
+    } else {
         *out = json_loadb(resp.body, resp.body_len, 0, NULL);
         if (!json_is_object(*out)) {
             json_decref(*out);
@@ -69,13 +88,19 @@ static ok_err version_of_kid(const vault_provider *vp, const char *kid, char ver
     return OK_OK;
 }
 
-/* GET the key (pinned version or current): its wrapping algorithm and version. */
-static ok_err learn_key(vault_provider *vp, const char **alg, char version[OK_VAULT_VERSION_MAX + 1])
+/* GET the key (pinned version or current); *doc is the answer. */
+static ok_err get_key(vault_provider *vp, json_t **doc)
 {
     char path[OK_VAULT_NAME_MAX + OK_VAULT_VERSION_MAX + 16];
     snprintf(path, sizeof path, "/keys/%s%s%s", vp->ref.name, vp->ref.version[0] ? "/" : "", vp->ref.version);
+    return call_json(vp, "GET", path, NULL, doc);
+}
+
+/* GET the key (pinned version or current): its wrapping algorithm and version. */
+static ok_err learn_key(vault_provider *vp, const char **alg, char version[OK_VAULT_VERSION_MAX + 1])
+{
     json_t *doc = NULL;
-    OK_GUARD(call_json(vp, "GET", path, NULL, &doc));
+    OK_GUARD(get_key(vp, &doc));
     json_t *key = json_object_get(doc, "key");
     const char *kty = json_string_value(json_object_get(key, "kty"));
     ok_err rc = version_of_kid(vp, json_string_value(json_object_get(key, "kid")), version);
@@ -245,6 +270,7 @@ static void vault_destroy(ok_provider *p)
     ok_vault_client_free(vp->client);
     ok_secure_free(vp->token, vp->token_size);
     free(vp->ca_file);
+    free(vp->ca_pem);
     pthread_mutex_destroy(&vp->lock);
     free(vp);
 }
@@ -260,6 +286,15 @@ static const ok_provider_vtable VAULT_VTABLE = {
 
 ok_err ok_vault_provider_open(const char *ref, const char *token, const char *ca_file, ok_provider **out)
 {
+    ok_vault_provider_config cfg = {.ref = ref, .token = token, .ca_file = ca_file};
+    return ok_vault_provider_open_config(&cfg, out);
+}
+
+ok_err ok_vault_provider_open_config(const ok_vault_provider_config *cfg, ok_provider **out)
+{
+    if (!out || !cfg || !cfg->ref)
+        return ok_fail(OK_ERR_INVALID_ARG, "ok_vault_provider_open_config: NULL argument");
+    const char *ref = cfg->ref, *token = cfg->token, *ca_file = cfg->ca_file;
     *out = NULL;
     vault_provider *vp = calloc(1, sizeof *vp);
     if (!vp)
@@ -273,7 +308,10 @@ ok_err ok_vault_provider_open(const char *ref, const char *token, const char *ca
         vp->token_size = strlen(token) + 1;
         vp->token = ok_secure_alloc(vp->token_size);
         vp->ca_file = ca_file && *ca_file ? strdup(ca_file) : NULL;
-        if (!vp->token || (ca_file && *ca_file && !vp->ca_file))
+        vp->ca_pem = cfg->ca_pem && *cfg->ca_pem ? strdup(cfg->ca_pem) : NULL;
+        vp->connect_timeout_ms = cfg->connect_timeout_ms;
+        vp->timeout_ms = cfg->timeout_ms;
+        if (!vp->token || (ca_file && *ca_file && !vp->ca_file) || (cfg->ca_pem && *cfg->ca_pem && !vp->ca_pem))
             rc = ok_fail(OK_ERR_NOMEM, "out of memory");
         else
             memcpy(vp->token, token, vp->token_size);
@@ -289,4 +327,83 @@ ok_err ok_vault_provider_open(const char *ref, const char *token, const char *ca
 ok_err ok_vault_provider_from_env(const char *ref, ok_provider **out)
 {
     return ok_vault_provider_open(ref, getenv("OWNKEY_TOKEN"), getenv("OWNKEY_CACERT"), out);
+}
+
+/* ---- for services: lookup, request count, remote errors ------------------------------------------------ */
+
+static vault_provider *as_vault(const ok_provider *p)
+{
+    return p && p->vt == &VAULT_VTABLE ? (vault_provider *)p : NULL;
+}
+
+static int has_op(json_t *ops, const char *name)
+{
+    size_t i;
+    json_t *op;
+    json_array_foreach(ops, i, op) {
+        if (json_is_string(op) && strcmp(json_string_value(op), name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int64_t time_member(json_t *attrs, const char *name)
+{
+    json_t *t = json_object_get(attrs, name);
+    return json_is_integer(t) ? (int64_t)json_integer_value(t) : 0;
+}
+
+static ok_err lookup_locked(vault_provider *vp, ok_vault_key_desc *out)
+{
+    json_t *doc = NULL;
+    OK_GUARD(get_key(vp, &doc));
+    json_t *key = json_object_get(doc, "key"), *attrs = json_object_get(doc, "attributes");
+    const char *kty = json_string_value(json_object_get(key, "kty"));
+    ok_err rc = version_of_kid(vp, json_string_value(json_object_get(key, "kid")), out->version);
+    if (rc == OK_OK && !kty)
+        rc = ok_fail(OK_ERR_FORMAT, "the vault's answer for %s has no key type", vp->ref.key_url);
+    if (rc == OK_OK) {
+        snprintf(out->kty, sizeof out->kty, "%s", kty);
+        json_t *ops = json_object_get(key, "key_ops");
+        out->can_wrap = has_op(ops, "wrapKey");
+        out->can_unwrap = has_op(ops, "unwrapKey");
+        json_t *enabled = json_object_get(attrs, "enabled");
+        out->enabled = !json_is_false(enabled); /* Azure omits nothing here; absent = enabled */
+        out->nbf = time_member(attrs, "nbf");
+        out->exp = time_member(attrs, "exp");
+    }
+    json_decref(doc);
+    return rc;
+}
+
+ok_err ok_vault_provider_lookup(ok_provider *p, ok_vault_key_desc *out)
+{
+    vault_provider *vp = as_vault(p);
+    if (!vp || !out)
+        return ok_fail(OK_ERR_INVALID_ARG, "ok_vault_provider_lookup: not a vault provider");
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&vp->lock);
+    ok_err rc = lookup_locked(vp, out);
+    pthread_mutex_unlock(&vp->lock);
+    return rc;
+}
+
+const char *ok_vault_provider_key_url(const ok_provider *p)
+{
+    const vault_provider *vp = as_vault(p);
+    return vp ? vp->ref.key_url : "";
+}
+
+uint64_t ok_vault_provider_requests(const ok_provider *p)
+{
+    vault_provider *vp = as_vault(p);
+    return vp ? atomic_load(&vp->requests) : 0;
+}
+
+void ok_vault_provider_last_error(char *code, size_t code_len, long *status)
+{
+    if (code && code_len)
+        snprintf(code, code_len, "%s", last_code);
+    if (status)
+        *status = last_status;
 }

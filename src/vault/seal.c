@@ -120,6 +120,7 @@ ok_err ok_seal_install(ok_vault *v, uint8_t *master)
         v->material_key = derived[2];
         v->backup_key = derived[3];
         v->sealed = 0;
+        v->unseal_count++;
         master = NULL;
         memset(derived, 0, sizeof derived);
     }

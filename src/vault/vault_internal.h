@@ -15,6 +15,7 @@ struct ok_vault {
      * by seal and unseal. */
     pthread_rwlock_t seal_lock;
     int sealed;
+    uint64_t unseal_count;      /* bumped by every unseal, under the exclusive seal lock (the seal epoch) */
     ok_seal_kind kind;
     uint8_t *master_key;        /* 32 bytes of ok_secure_alloc memory while unsealed, else NULL */
     uint8_t *token_key;         /* HKDF(master, "ownkey token hmac"), 32 bytes, while unsealed */

@@ -1,5 +1,6 @@
 /* Tests of the envelope format (src/envelope): round trips at frame edges, a multi-GiB stream in constant
- * memory, bit flips, truncation, frame reordering, any-of/all-of, key commitment and hard limits. */
+ * memory, bit flips, truncation, frame reordering, any-of/all-of, key commitment, hard limits, and
+ * random-access opening of single frames. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -547,6 +548,100 @@ static void test_session_misuse(void **state)
     ok_provider_free(k);
 }
 
+/* ---- Random access: one frame at a given index ------------------------------------------------- */
+
+/* Seals 3 full frames of 64 bytes and a final frame of tail bytes with a session (full frames sealed
+ * as non-final, so a tail of 0 gives an empty final frame). */
+static void sealed_frames(ok_provider *k, uint8_t *pt, size_t tail, ok_buf *ct)
+{
+    ok_env_encrypt_params p = {.recipients = &k, .recipient_count = 1, .frame_size = 64, .threads = 1};
+    ok_env_session *s = NULL;
+    ok_buf_init(ct, 0);
+    assert_int_equal(ok_env_encrypt_init(&s, &p, ct), OK_OK);
+    pattern(pt, 3 * 64 + tail, 77);
+    uint8_t out[4 * (64 + OK_ENV_FRAME_OVERHEAD)];
+    size_t n = 0;
+    assert_int_equal(ok_env_seal(s, pt, 3 * 64, 0, out, &n), OK_OK);
+    assert_int_equal(ok_buf_put(ct, out, n), OK_OK);
+    assert_int_equal(ok_env_seal(s, pt + 3 * 64, tail, 1, out, &n), OK_OK);
+    assert_int_equal(ok_buf_put(ct, out, n), OK_OK);
+    ok_env_session_free(s);
+}
+
+static ok_env_session *open_session(ok_provider *k, const ok_buf *ct)
+{
+    ok_env_header *h = NULL;
+    ok_env_session *s = NULL;
+    assert_int_equal(ok_env_header_parse(ct->data, header_len_of(ct), &h), OK_OK);
+    assert_int_equal(ok_env_decrypt_init(&s, h, &k, 1, 1), OK_OK);
+    ok_env_header_free(h);
+    return s;
+}
+
+static void test_open_frame_random_access(void **state)
+{
+    (void)state;
+    ok_provider *k = oct_key(21, "random");
+    const size_t W = 64 + OK_ENV_FRAME_OVERHEAD;
+    for (size_t tail = 0; tail <= 10; tail += 10) {
+        uint8_t pt[4 * 64];
+        ok_buf ct;
+        sealed_frames(k, pt, tail, &ct);
+        size_t hl = header_len_of(&ct);
+        assert_int_equal(ct.len, hl + 3 * W + tail + OK_ENV_FRAME_OVERHEAD);
+        ok_env_session *s = open_session(k, &ct);
+        uint8_t out[64];
+        size_t n = 0;
+        int final = -1;
+        /* Any order, repeatedly; the sequential position is not used. */
+        static const uint64_t order[] = {2, 0, 3, 1, 1, 3};
+        for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
+            uint64_t idx = order[i];
+            size_t wl = idx == 3 ? tail + OK_ENV_FRAME_OVERHEAD : W;
+            assert_int_equal(ok_env_open_frame(s, idx, ct.data + hl + idx * W, wl, out, &n, &final), OK_OK);
+            assert_int_equal(final, idx == 3);
+            assert_int_equal(n, idx == 3 ? tail : 64);
+            if (n)
+                assert_memory_equal(out, pt + idx * 64, n);
+        }
+        assert_int_equal(ok_env_frames_done(s), 0);
+        /* A frame presented at another index fails, and the session stays failed. */
+        assert_int_equal(ok_env_open_frame(s, 1, ct.data + hl, W, out, &n, &final), OK_ERR_AUTH);
+        assert_int_equal(ok_env_open_frame(s, 0, ct.data + hl, W, out, &n, &final), OK_ERR_INVALID_ARG);
+        ok_env_session_free(s);
+        /* The final frame cannot pose at another index either. */
+        s = open_session(k, &ct);
+        assert_int_equal(ok_env_open_frame(s, 2, ct.data + hl + 3 * W, tail + OK_ENV_FRAME_OVERHEAD, out, &n, &final),
+                         OK_ERR_AUTH);
+        ok_env_session_free(s);
+        /* A wire length that does not match the frame's length field. */
+        s = open_session(k, &ct);
+        assert_int_equal(ok_env_open_frame(s, 0, ct.data + hl, W - 1, out, &n, &final), OK_ERR_TRUNCATED);
+        ok_env_session_free(s);
+        s = open_session(k, &ct);
+        assert_int_equal(ok_env_open_frame(s, 0, ct.data + hl, W + 1, out, &n, &final), OK_ERR_FORMAT);
+        ok_env_session_free(s);
+        /* Tampering anywhere in a frame (length field, ciphertext, tag) is refused. */
+        for (size_t off = 0; off < W; off += 7) {
+            ct.data[hl + W + off] ^= 0x01;
+            s = open_session(k, &ct);
+            memset(out, 0, sizeof out);
+            ok_err rc = ok_env_open_frame(s, 1, ct.data + hl + W, W, out, &n, &final);
+            assert_true(rc == OK_ERR_AUTH || rc == OK_ERR_FORMAT || rc == OK_ERR_TRUNCATED);
+            uint8_t zero[64] = {0};
+            assert_memory_equal(out, zero, sizeof out); /* nothing unverified left in out */
+            ok_env_session_free(s);
+            ct.data[hl + W + off] ^= 0x01;
+        }
+        /* Past the frame limit. */
+        s = open_session(k, &ct);
+        assert_int_equal(ok_env_open_frame(s, OK_ENV_MAX_FRAMES, ct.data + hl, W, out, &n, &final), OK_ERR_LIMIT);
+        ok_env_session_free(s);
+        ok_buf_free(&ct);
+    }
+    ok_provider_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_context_bound_and_sorted),
         cmocka_unit_test(test_limits_before_allocation),
         cmocka_unit_test(test_session_misuse),
+        cmocka_unit_test(test_open_frame_random_access),
         cmocka_unit_test(test_multi_gib_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,12 +7,15 @@
 #include <jansson.h>
 
 #include "http/http.h"
+#include "ownkey/dataservice.h"
 #include "ownkey/vault.h"
 
 typedef struct {
     ok_vault *vault;
     const char *challenge_resource; /* NULL = derived from the Host header */
     const char *challenge_authority;
+    ok_ds *ds;                      /* the data service; NULL when the data role is off (/data/v1 answers 404) */
+    int vault_role_off;             /* 1: the keys API (/keys, /deletedkeys, /rng) answers 404; /ownkey/v1 stays */
 } ok_api;
 
 /* What a handler knows about the request being served. */
@@ -33,6 +36,15 @@ typedef struct {
 
 /* Entry point: an ok_http_handler with ctx = ok_api *. */
 void ok_api_handle(void *ctx, const ok_http_request *req, ok_http_response *resp);
+/* The streamed requests (object uploads under /data/v1/), with ctx = ok_api * (data_put.c). */
+extern const ok_http_stream_handler ok_api_stream;
+
+/* ---- Audit (router.c) ---- */
+/* Milliseconds on the monotonic clock, for the audit's latency. */
+double api_now_ms(void);
+/* Writes the request's audit record; when it cannot be written, the response (whatever it was, a
+ * streamed body included) becomes 500 AuditFailure. */
+void api_audit(ok_api_call *c, double started);
 
 /* ---- Responses ---- */
 /* Sends {"error":{"code":code,"message":message}} with status. */
@@ -85,6 +97,8 @@ void api_random(ok_api_call *c);
 void api_key_crypto(ok_api_call *c, const char *name, const char *version, const char *op);
 /* Management API under /ownkey/v1/; returns 0 when the path is not one of its own. */
 int api_admin_route(ok_api_call *c);
+/* Data API under /data/ (data_router.c): every path there is its own (404 when the data role is off). */
+void api_data_route(ok_api_call *c);
 
 /* Authenticates the bearer token; on failure sends 401 (with the challenge) or 503 and returns 0. */
 int api_authenticate(ok_api_call *c);

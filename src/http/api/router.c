@@ -1,6 +1,7 @@
 /* The API entry point: splits the path, authenticates (the 401 challenge the Azure SDK expects, bearer
- * tokens), refuses calls to a sealed vault, checks api-version, dispatches to the handlers, and writes
- * one audit record per request, whatever its outcome. */
+ * tokens), refuses calls to a sealed vault, checks api-version, dispatches to the handlers (the keys API
+ * only with the vault role, /data/ to data_router.c), and writes one audit record per request, whatever
+ * its outcome. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@ static const char *const API_VERSIONS[] = {
     "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "7.6-preview.1", "7.6-preview.2", "2025-07-01", NULL,
 };
 
-static double now_ms(void)
+double api_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -242,7 +243,27 @@ static void route_keys(ok_api_call *c)
     not_found(c);
 }
 
-static void audit(ok_api_call *c, double started)
+/* Drops whatever the handler prepared (extra headers, a body produced on demand) before an error replaces
+ * the response. */
+static void discard_response(ok_http_response *resp)
+{
+    for (size_t i = 0; i < resp->header_count; i++) {
+        free(resp->header_values[i]);
+        resp->header_values[i] = NULL;
+        resp->header_names[i] = NULL;
+    }
+    resp->header_count = 0;
+    if (resp->body_free)
+        resp->body_free(resp->body_cls);
+    resp->body_read = NULL;
+    resp->body_free = NULL;
+    resp->body_cls = NULL;
+    resp->body_size = 0;
+    resp->content_type = NULL;
+    ok_buf_reset(&resp->body);
+}
+
+void api_audit(ok_api_call *c, double started)
 {
     ok_audit_record r = {
         .request_id = c->req->request_id,
@@ -253,22 +274,26 @@ static void audit(ok_api_call *c, double started)
         .key_version = c->key_version,
         .status = c->resp->status,
         .error_code = c->error_code,
-        .latency_ms = now_ms() - started,
+        .latency_ms = api_now_ms() - started,
     };
     ok_err rc = ok_vault_audit(c->api->vault, &r);
     if (rc != OK_OK) {
         /* No unaudited key use: the response is replaced, whatever it was. */
-        ok_buf_reset(&c->resp->body);
+        discard_response(c->resp);
         api_error(c, 500, "AuditFailure", "the audit log could not be written; the request was refused");
     }
 }
 
 void ok_api_handle(void *ctx, const ok_http_request *req, ok_http_response *resp)
 {
-    double started = now_ms();
+    double started = api_now_ms();
     ok_api_call c = {.api = ctx, .req = req, .resp = resp};
     ok_err_clear();
-    if (split_path(&c) != 0 || c.nsegments == 0) {
+    if (!strcmp(req->path, "/data") || !strncmp(req->path, "/data/", 6)) {
+        /* Object names hold slashes: the data API splits its paths itself. */
+        resp->operation = "unknown";
+        api_data_route(&c);
+    } else if (split_path(&c) != 0 || c.nsegments == 0) {
         resp->operation = "unknown";
         not_found(&c);
     } else if (is(c.segments[0], "ownkey")) {
@@ -276,7 +301,8 @@ void ok_api_handle(void *ctx, const ok_http_request *req, ok_http_response *resp
             resp->operation = "unknown";
             not_found(&c);
         }
-    } else if (is(c.segments[0], "keys") || is(c.segments[0], "deletedkeys") || is(c.segments[0], "rng")) {
+    } else if ((is(c.segments[0], "keys") || is(c.segments[0], "deletedkeys") || is(c.segments[0], "rng")) &&
+               !c.api->vault_role_off) {
         resp->operation = "unknown";
         if (api_authenticate(&c) && check_api_version(&c))
             route_keys(&c);
@@ -284,6 +310,6 @@ void ok_api_handle(void *ctx, const ok_http_request *req, ok_http_response *resp
         resp->operation = "unknown";
         not_found(&c);
     }
-    audit(&c, started);
+    api_audit(&c, started);
     free(c.path_copy);
 }

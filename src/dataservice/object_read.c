@@ -1,0 +1,240 @@
+/* Reading objects: a get opens the version its row names (the open file descriptor keeps that version
+ * readable even when a put replaces it), authenticates the header with the row's DEK wrap, checks the
+ * row's size against the file and its final frame, and then serves any byte range by reading and opening
+ * only the frames that hold it (frame i sits at header_len + i * (frame_size + 20); the final frame is the
+ * one at size / frame_size and holds size % frame_size bytes). Only verified plaintext is returned; one
+ * opened frame is kept so sequential reads open each frame once. Writing is object_write.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dataservice/objects_internal.h"
+
+#define OPEN_ATTEMPTS 4 /* a row read just before a put or re-key replaced it is read again */
+
+struct ok_ds_get {
+    int fd;
+    ok_env_session *session;
+    uint64_t size;          /* plaintext bytes (the row's, checked against the file) */
+    uint32_t header_len;
+    uint32_t frame_size;
+    uint64_t last;          /* index of the final frame */
+    uint8_t *wire;          /* one wire frame */
+    uint8_t *plain;         /* the opened frame kept (wiped) */
+    uint64_t cached;        /* its index */
+    size_t cached_len;
+    int have_cache;
+    int failed;
+};
+
+static ok_err pread_all(int fd, uint8_t *buf, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t r = pread(fd, buf, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return ok_fail(OK_ERR_IO, "cannot read an object file: %s", strerror(errno));
+        if (r == 0)
+            return ok_fail(OK_ERR_TRUNCATED, "an object file is shorter than its row says");
+        buf += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return OK_OK;
+}
+
+static void drop_cache(ok_ds_get *g)
+{
+    if (g->plain && g->have_cache)
+        ok_zeroize(g->plain, g->cached_len);
+    g->have_cache = 0;
+    g->cached_len = 0;
+}
+
+/* Reads and opens frame idx into the cache; it must be final exactly when it is the last one, and hold
+ * what the row's size says. */
+static ok_err load_frame(ok_ds_get *g, uint64_t idx)
+{
+    drop_cache(g);
+    size_t F = g->frame_size;
+    size_t want = idx == g->last ? (size_t)(g->size % F) : F;
+    size_t wire_len = want + OK_ENV_FRAME_OVERHEAD;
+    uint64_t off = (uint64_t)g->header_len + idx * ((uint64_t)F + OK_ENV_FRAME_OVERHEAD);
+    size_t n = 0;
+    int final = 0;
+    ok_err rc = pread_all(g->fd, g->wire, wire_len, off);
+    if (rc == OK_OK)
+        rc = ok_env_open_frame(g->session, idx, g->wire, wire_len, g->plain, &n, &final);
+    if (rc == OK_OK && (n != want || final != (idx == g->last))) {
+        ok_zeroize(g->plain, n);
+        rc = ok_fail(OK_ERR_FORMAT, "a stored object does not match its row (frame %llu)", (unsigned long long)(idx + 1));
+    }
+    if (rc != OK_OK) {
+        g->failed = 1;
+        return rc;
+    }
+    g->cached = idx;
+    g->cached_len = n;
+    g->have_cache = 1;
+    return OK_OK;
+}
+
+void ok_ds_get_close(ok_ds_get *g)
+{
+    if (!g)
+        return;
+    drop_cache(g);
+    if (g->fd >= 0)
+        close(g->fd);
+    ok_env_session_free(g->session);
+    if (g->plain) {
+        ok_zeroize(g->plain, g->frame_size);
+        free(g->plain);
+    }
+    free(g->wire);
+    free(g);
+}
+
+static ok_err read_header(ok_ds_get *g, ok_env_header **h)
+{
+    uint8_t prefix[OK_ENV_PREFIX_LEN];
+    uint32_t header_len = 0;
+    OK_GUARD(pread_all(g->fd, prefix, sizeof prefix, 0));
+    OK_GUARD(ok_env_header_prefix(prefix, &header_len));
+    uint8_t *raw = malloc(header_len);
+    if (!raw)
+        return ok_fail(OK_ERR_NOMEM, "out of memory");
+    ok_err rc = pread_all(g->fd, raw, header_len, 0);
+    if (rc == OK_OK)
+        rc = ok_env_header_parse(raw, header_len, h);
+    free(raw);
+    g->header_len = header_len;
+    return rc;
+}
+
+/* Opens the header with the TK of the row's generation and the row's DEK wrap. */
+static ok_err open_session(ok_ds *ds, const char *tenant, const char *uuid, const ds_object_ref *ref,
+                           const ok_env_header *h, ok_env_session **out)
+{
+    uint8_t *tk = ok_secure_alloc(DS_TK_LEN);
+    if (!tk)
+        return ok_fail(OK_ERR_NOMEM, "out of secure memory");
+    ok_provider *prov = NULL;
+    ok_err rc = OK_OK;
+    OK_GUARD_GOTO(rc, ds_tk_get(ds, tenant, ref->generation, tk), out);
+    OK_GUARD_GOTO(rc, ds_tenant_provider_new(uuid, ref->generation, tk, ref->dek_wrap, ref->dek_wrap_len, &prov), out);
+    OK_GUARD_GOTO(rc, ok_env_decrypt_init(out, h, &prov, 1, 1), out);
+out:
+    ok_provider_free(prov);
+    ok_secure_free(tk, DS_TK_LEN);
+    return rc;
+}
+
+ok_err ds_get_open_ref(ok_ds *ds, const char *tenant, const char *uuid, const ds_object_ref *ref, ok_ds_get **out)
+{
+    char path[DS_PATH_MAX];
+    OK_GUARD(ds_object_path(ds, uuid, ref->file_id, path, sizeof path));
+    ok_ds_get *g = calloc(1, sizeof *g);
+    if (!g)
+        return ok_fail(OK_ERR_NOMEM, "out of memory");
+    g->size = ref->size;
+    ok_env_header *h = NULL;
+    ok_err rc = OK_OK;
+    g->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (g->fd < 0) {
+        rc = errno == ENOENT ? ok_fail(OK_ERR_NOT_FOUND, "the object's file is gone (replaced or deleted)")
+                             : ok_fail(OK_ERR_IO, "cannot open an object file: %s", strerror(errno));
+        goto fail;
+    }
+    OK_GUARD_GOTO(rc, read_header(g, &h), fail);
+    OK_GUARD_GOTO(rc, open_session(ds, tenant, uuid, ref, h, &g->session), fail);
+    g->frame_size = h->frame_size;
+    g->last = g->size / g->frame_size;
+    if (g->last >= OK_ENV_MAX_FRAMES) {
+        rc = ok_fail(OK_ERR_FORMAT, "a stored object's size is past the frame limit");
+        goto fail;
+    }
+    /* The file must be exactly as long as the row's size makes it. */
+    uint64_t F = g->frame_size;
+    uint64_t expect = g->header_len + g->last * (F + OK_ENV_FRAME_OVERHEAD) + g->size % F + OK_ENV_FRAME_OVERHEAD;
+    struct stat st;
+    if (fstat(g->fd, &st) != 0) {
+        rc = ok_fail(OK_ERR_IO, "cannot stat an object file: %s", strerror(errno));
+        goto fail;
+    }
+    if ((uint64_t)st.st_size != expect) {
+        rc = ok_fail(OK_ERR_FORMAT, "a stored object's file does not match its row (%llu bytes, expected %llu)",
+                     (unsigned long long)st.st_size, (unsigned long long)expect);
+        goto fail;
+    }
+    g->wire = malloc(g->frame_size + OK_ENV_FRAME_OVERHEAD);
+    g->plain = malloc(g->frame_size);
+    if (!g->wire || !g->plain) {
+        rc = ok_fail(OK_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    /* The final frame says how long the object is: it is checked (and kept) now. */
+    OK_GUARD_GOTO(rc, load_frame(g, g->last), fail);
+    ok_env_header_free(h);
+    *out = g;
+    return OK_OK;
+fail:
+    ok_env_header_free(h);
+    ok_ds_get_close(g);
+    return rc;
+}
+
+ok_err ok_ds_get_open(ok_ds *ds, const char *tenant, const char *object, ok_ds_object_info *info, ok_ds_get **out)
+{
+    if (!ds || !tenant || !object || !out)
+        return ok_fail(OK_ERR_INVALID_ARG, "ok_ds_get_open: missing argument");
+    *out = NULL;
+    if (!ok_ds_object_name_valid(object))
+        return ok_fail(OK_ERR_INVALID_ARG, "invalid object name");
+    ds_tenant_ref tref;
+    OK_GUARD(ds_tenant_ref_get(ds, tenant, &tref));
+    ok_err rc = OK_OK;
+    for (int attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
+        ds_object_ref ref;
+        OK_GUARD(ds_object_lookup(ds, tenant, object, info, &ref));
+        rc = ds_get_open_ref(ds, tenant, tref.uuid, &ref, out);
+        ok_zeroize(ref.dek_wrap, sizeof ref.dek_wrap);
+        /* Not found after the row was: a put, delete or re-key replaced the version in between. */
+        if (rc != OK_ERR_NOT_FOUND)
+            break;
+    }
+    return rc;
+}
+
+ok_err ok_ds_get_read(ok_ds_get *g, uint64_t offset, uint8_t *buf, size_t len, size_t *got)
+{
+    if (!g || !got || (len && !buf))
+        return ok_fail(OK_ERR_INVALID_ARG, "ok_ds_get_read: missing argument");
+    *got = 0;
+    if (g->failed)
+        return ok_fail(OK_ERR_INVALID_ARG, "this get failed earlier");
+    size_t F = g->frame_size;
+    while (len > 0 && offset < g->size) {
+        uint64_t idx = offset / F;
+        if (!g->have_cache || g->cached != idx) {
+            ok_err rc = load_frame(g, idx);
+            if (rc != OK_OK) {
+                ok_zeroize(buf - *got, *got); /* nothing of a failed read is released */
+                *got = 0;
+                return rc;
+            }
+        }
+        size_t in = (size_t)(offset - idx * F);
+        size_t n = g->cached_len - in < len ? g->cached_len - in : len;
+        memcpy(buf, g->plain + in, n);
+        buf += n;
+        len -= n;
+        offset += n;
+        *got += n;
+    }
+    return OK_OK;
+}

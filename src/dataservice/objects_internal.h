@@ -1,0 +1,59 @@
+/* Internal to the objects half of the data service: the seams between objects.c (rows, names, metadata,
+ * head/delete/list, recovery), object_write.c (sealed object files and the put), object_read.c (the get)
+ * and rekey.c (which re-encrypts objects with the same writer and reader). */
+#ifndef OWNKEY_DS_OBJECTS_INTERNAL_H
+#define OWNKEY_DS_OBJECTS_INTERNAL_H
+
+#include "dataservice/ds_internal.h"
+
+#define DS_DEK_WRAP_MAX 72   /* AES-KWP of a 32-byte DEK is 40 bytes; room for up to 64-byte keys */
+#define DS_PATH_MAX 4096
+#define DS_TMP_PREFIX ".tmp-"
+
+/* Where one stored version lives and how its DEK is wrapped: the parts of an objects row a reader needs. */
+typedef struct {
+    char file_id[DS_FILE_ID_LEN + 1];
+    uint64_t size;
+    uint64_t generation;
+    uint8_t dek_wrap[DS_DEK_WRAP_MAX];
+    size_t dek_wrap_len;
+} ds_object_ref;
+
+/* ---- objects.c ----------------------------------------------------------------------------------- */
+/* The columns every object query selects, in the order ds_object_from_row reads them. */
+#define DS_OBJECT_COLS "name, size, modified, etag, content_type, meta, file_id, tk_generation, dek_wrap"
+/* Fills info and/or ref (either may be NULL) from a row of DS_OBJECT_COLS. */
+ok_err ds_object_from_row(const ok_val *cols, size_t ncols, ok_ds_object_info *info, ds_object_ref *ref);
+/* The current row of an object: OK_ERR_NOT_FOUND when there is none. */
+ok_err ds_object_lookup(ok_ds *ds, const char *tenant, const char *name, ok_ds_object_info *info, ds_object_ref *ref);
+/* DIR/objects/<uuid>[/<file>] into out; OK_ERR_LIMIT when it does not fit. file may be NULL. */
+ok_err ds_object_path(const ok_ds *ds, const char *uuid, const char *file, char *out, size_t len);
+/* Removes one object file, best effort (a leftover is garbage that the next recovery removes). */
+void ds_object_unlink(ok_ds *ds, const char *uuid, const char *file_id);
+/* fsync of a directory, so that a rename or unlink in it is durable. */
+ok_err ds_fsync_dir(const char *dir);
+/* Checks the user metadata and content type of a put and renders the metadata as its JSON column. */
+ok_err ds_object_meta_json(const char *content_type, const ok_ds_meta *meta, size_t meta_count, char **json);
+
+/* ---- object_write.c: one sealed object file being written --------------------------------------
+ * The plaintext is sealed frame by frame (full frames as soon as they fill, so the final frame holds
+ * size % frame_size bytes and may be empty) into DIR/objects/<uuid>/.tmp-<random>; finish makes it
+ * durable under a new file id. Until finished, freeing the writer removes the temporary file. */
+typedef struct ds_writer ds_writer;
+ok_err ds_writer_open(ok_ds *ds, const char *uuid, uint64_t generation, const uint8_t tk[DS_TK_LEN], ds_writer **out);
+ok_err ds_writer_write(ds_writer *w, const uint8_t *data, size_t len);
+uint64_t ds_writer_size(const ds_writer *w);
+uint64_t ds_writer_generation(const ds_writer *w);
+const uint8_t *ds_writer_dek_wrap(const ds_writer *w, size_t *len);
+/* Re-wraps the file's DEK under another TK generation (a re-key started while the file was written). */
+ok_err ds_writer_rewrap(ds_writer *w, uint64_t generation, const uint8_t tk[DS_TK_LEN]);
+/* Seals the final frame, fsyncs, renames the file to a new file id and fsyncs the directory. */
+ok_err ds_writer_finish(ds_writer *w, char file_id[DS_FILE_ID_LEN + 1]);
+void ds_writer_free(ds_writer *w);
+
+/* ---- object_read.c ------------------------------------------------------------------------------- */
+/* Opens the version a row names, without the tenant checks of ok_ds_get_open (the caller made them).
+ * OK_ERR_NOT_FOUND when the file is gone (the row was replaced since it was read: read it again). */
+ok_err ds_get_open_ref(ok_ds *ds, const char *tenant, const char *uuid, const ds_object_ref *ref, ok_ds_get **out);
+
+#endif
