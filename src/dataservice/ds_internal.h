@@ -2,9 +2,14 @@
  * schema, and the seams between the modules:
  *   ds.c             open/close, schema, the background worker that drives the others;
  *   tenants.c        tenant rows: create/get/list/set-key/remove-key/delete;
- *   tenant_keys.c    TKs: making, wrapping under the root keys, the TTL cache, refresh, lock and probe;
+ *   tenant_keys.c    TKs: making, the TTL cache, ds_tenant_ref_get/ds_tk_get/ds_tk_next;
+ *   tenant_rewrap.c  re-wrapping a tenant's TKs under a new or rotated customer key (O(1) in objects);
+ *   tenant_lock.c    refresh, lock and probe with backoff (the worker's pass), metrics;
  *   root_keys.c      the root keys: the SRK (sealed under the vault master key) and customer vault keys;
- *   objects.c        put (streamed sealing to a temp file, durable commit), head, delete, list, stats;
+ *                    (ds_keys.h is the private header of these five)
+ *   objects.c        names and metadata, head, delete, list, stats, recovery after a crash;
+ *   object_write.c   put: streamed sealing to a temporary file, durable commit (objects_internal.h is
+ *                    shared by the object files and rekey.c);
  *   object_read.c    get with random access (only the frames a range needs are read and opened);
  *   tenant_provider.c the envelope provider that wraps/unwraps DEKs with a TK;
  *   rekey.c          re-key jobs: start, batches run by the worker, resume after a crash.
