@@ -18,7 +18,7 @@ static const char *const SCHEMA[] = {
     "CREATE TABLE IF NOT EXISTS ds_meta(name TEXT PRIMARY KEY, value BLOB)",
     "CREATE TABLE IF NOT EXISTS tenants(name TEXT PRIMARY KEY, uuid TEXT UNIQUE NOT NULL, created INTEGER NOT NULL,"
     " source INTEGER NOT NULL, permanent INTEGER NOT NULL, customer_uri TEXT, customer_cred BLOB,"
-    " tk_generation INTEGER NOT NULL)",
+    " tk_generation INTEGER NOT NULL, object_count INTEGER NOT NULL DEFAULT 0, byte_count INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS tenant_keys(tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
     " generation INTEGER NOT NULL, source INTEGER NOT NULL, srk_wrap BLOB, cust_key_id TEXT, cust_version TEXT,"
     " cust_alg TEXT, cust_ct BLOB, PRIMARY KEY(tenant, generation))",
@@ -81,11 +81,44 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static ok_err take_count(void *ctx, const ok_val *cols, size_t n)
+{
+    if (n >= 1 && cols[0].type == OK_VAL_INT)
+        *(int64_t *)ctx = cols[0].i;
+    return OK_OK;
+}
+
+/* A store made before the tenants kept their object counters gets the two columns, filled from the
+ * objects rows once (the only O(objects) step; from then on every row change moves them). */
+static ok_err add_counters(ok_store *s)
+{
+    static const char *const MIGRATE[] = {
+        "ALTER TABLE tenants ADD COLUMN object_count INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE tenants ADD COLUMN byte_count INTEGER NOT NULL DEFAULT 0",
+        ("UPDATE tenants SET object_count = (SELECT count(*) FROM objects WHERE tenant = tenants.name),"
+         " byte_count = (SELECT coalesce(sum(size), 0) FROM objects WHERE tenant = tenants.name)"),
+    };
+    int64_t have = 0;
+    OK_GUARD(s->vt->query(s, "SELECT count(*) FROM pragma_table_info('tenants') WHERE name = 'object_count'", NULL, 0,
+                          take_count, &have));
+    if (have)
+        return OK_OK;
+    OK_GUARD(s->vt->begin(s));
+    ok_err rc = OK_OK;
+    for (size_t i = 0; i < sizeof MIGRATE / sizeof *MIGRATE && rc == OK_OK; i++)
+        rc = s->vt->exec(s, MIGRATE[i], NULL, 0, NULL);
+    if (rc == OK_OK)
+        rc = s->vt->commit(s);
+    if (rc != OK_OK)
+        s->vt->rollback(s);
+    return rc;
+}
+
 static ok_err create_schema(ok_store *s)
 {
     for (size_t i = 0; i < sizeof SCHEMA / sizeof *SCHEMA; i++)
         OK_GUARD(s->vt->exec(s, SCHEMA[i], NULL, 0, NULL));
-    return OK_OK;
+    return add_counters(s);
 }
 
 static char *join(const char *a, const char *b)

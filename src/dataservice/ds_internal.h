@@ -10,6 +10,7 @@
  *   objects.c        names and metadata, head, delete, list, stats, recovery after a crash;
  *   object_write.c   put: streamed sealing to a temporary file, durable commit (objects_internal.h is
  *                    shared by the object files and rekey.c);
+ *   seal_pipe.c      the sealing thread of large puts (bounded buffers, write-back started as it goes);
  *   object_read.c    get with random access (only the frames a range needs are read and opened);
  *   tenant_provider.c the envelope provider that wraps/unwraps DEKs with a TK;
  *   rekey.c          re-key jobs: start, batches run by the worker, resume after a crash.
@@ -60,7 +61,12 @@ struct ok_ds {
  *           permanent INTEGER NOT NULL,
  *           customer_uri TEXT,                    -- as configured, NULL for service-managed
  *           customer_cred BLOB,                   -- {token, ca_pem} sealed (aad "ownkey-ds-cred|" uuid)
- *           tk_generation INTEGER NOT NULL)       -- the generation new objects use
+ *           tk_generation INTEGER NOT NULL,       -- the generation new objects use
+ *           object_count INTEGER NOT NULL DEFAULT 0, byte_count INTEGER NOT NULL DEFAULT 0)
+ *                                                 -- the tenant's objects rows and the sum of their sizes,
+ *                                                 -- moved in the transaction of every objects row insert,
+ *                                                 -- replace or delete (ds_objects_count), so that stats
+ *                                                 -- (and a set-key's answer) are O(1) in objects
  *   tenant_keys(tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
  *           generation INTEGER NOT NULL, source INTEGER NOT NULL,
  *           srk_wrap BLOB,                        -- service: the SRK layer; double: NULL (it is inside cust_ct)
@@ -120,8 +126,11 @@ ok_err ds_objects_recover(ok_ds *ds);
 ok_err ds_objects_tenant_init(ok_ds *ds, const char *uuid);
 /* Removes the tenant's object directory and everything in it (after its rows are gone). */
 ok_err ds_objects_tenant_erase(ok_ds *ds, const char *uuid);
-/* Fills info->objects, ->bytes and the rekey_* fields. */
+/* Fills info->objects, ->bytes (the tenant's counters) and the rekey_* fields. */
 ok_err ds_objects_stats(ok_ds *ds, const char *tenant, ok_ds_tenant_info *info);
+/* Inside the caller's transaction: adds objects (+1 insert, -1 delete, 0 replace) and bytes (may be
+ * negative) to the tenant's counters. Every objects row insert, replace or delete calls it. */
+ok_err ds_objects_count(ok_ds *ds, const char *tenant, int64_t objects, int64_t bytes);
 
 ok_err ds_jobs_init(ok_ds *ds);
 void ds_jobs_free(ok_ds *ds);

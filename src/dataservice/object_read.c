@@ -3,7 +3,8 @@
  * row's size against the file and its final frame, and then serves any byte range by reading and opening
  * only the frames that hold it (frame i sits at header_len + i * (frame_size + 20); the final frame is the
  * one at size / frame_size and holds size % frame_size bytes). Only verified plaintext is returned; one
- * opened frame is kept so sequential reads open each frame once. Writing is object_write.c. */
+ * opened frame is kept so sequential reads open each frame once, and sequential reads keep the kernel
+ * reading ahead of them. Writing is object_write.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,6 +15,11 @@
 #include "dataservice/objects_internal.h"
 
 #define OPEN_ATTEMPTS 4 /* a row read just before a put or re-key replaced it is read again */
+/* Read-ahead: while frames are read in order, the kernel is asked (POSIX_FADV_WILLNEED, which starts the
+ * reads and returns) for the next RA_WINDOW bytes of the file, topped up once RA_STEP of it was used, so
+ * the disk works while the frames already read are opened and sent. */
+#define RA_WINDOW (4u << 20)
+#define RA_STEP (1u << 20)
 
 struct ok_ds_get {
     int fd;
@@ -28,7 +34,22 @@ struct ok_ds_get {
     size_t cached_len;
     int have_cache;
     int failed;
+    uint64_t file_size;
+    uint64_t ra_end;        /* the file is being read ahead up to here */
 };
+
+/* Keeps the read-ahead window in front of a read at file offset off (a jump elsewhere restarts it). */
+static void read_ahead(ok_ds_get *g, uint64_t off)
+{
+    if (off < g->ra_end && g->ra_end - off > RA_WINDOW - RA_STEP)
+        return;
+    if (off >= g->ra_end || g->ra_end - off > RA_WINDOW)
+        g->ra_end = off;
+    uint64_t until = g->file_size - off > RA_WINDOW ? off + RA_WINDOW : g->file_size;
+    if (until > g->ra_end) /* advice only: a failure changes nothing but speed */
+        (void)posix_fadvise(g->fd, (off_t)g->ra_end, (off_t)(until - g->ra_end), POSIX_FADV_WILLNEED);
+    g->ra_end = until;
+}
 
 static ok_err pread_all(int fd, uint8_t *buf, size_t n, uint64_t off)
 {
@@ -66,6 +87,8 @@ static ok_err load_frame(ok_ds_get *g, uint64_t idx)
     uint64_t off = (uint64_t)g->header_len + idx * ((uint64_t)F + OK_ENV_FRAME_OVERHEAD);
     size_t n = 0;
     int final = 0;
+    if (idx != g->last)
+        read_ahead(g, off);
     ok_err rc = pread_all(g->fd, g->wire, wire_len, off);
     if (rc == OK_OK)
         rc = ok_env_open_frame(g->session, idx, g->wire, wire_len, g->plain, &n, &final);
@@ -171,6 +194,8 @@ ok_err ds_get_open_ref(ok_ds *ds, const char *tenant, const char *uuid, const ds
                      (unsigned long long)st.st_size, (unsigned long long)expect);
         goto fail;
     }
+    g->file_size = expect;
+    (void)posix_fadvise(g->fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* advice: a larger kernel read-ahead */ /* advice: a larger kernel read-ahead */
     g->wire = malloc(g->frame_size + OK_ENV_FRAME_OVERHEAD);
     g->plain = malloc(g->frame_size);
     if (!g->wire || !g->plain) {

@@ -1,7 +1,8 @@
 /* Writing objects: the sealed object file (ds_writer: an envelope streamed frame by frame into a
- * temporary file, made durable under a new file id) and the put on top of it (length checks, then the
- * row committed in one transaction and the previous version's file removed). The row side (names,
- * metadata, head, list, delete, recovery) is objects.c; reading is object_read.c. */
+ * temporary file, through a seal_pipe.c thread once the body is large, made durable under a new file
+ * id) and the put on top of it (length checks, then the row committed in one transaction and the
+ * previous version's file removed). The row side (names, metadata, head, list, delete, recovery) is
+ * objects.c; reading is object_read.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ struct ds_writer {
     uint8_t *plain;             /* at most one frame of plaintext (wiped) */
     size_t fill;
     uint8_t *wire;              /* SEAL_BATCH wire frames */
+    ds_pipe *pipe;              /* past DS_PIPE_MIN bytes: sealing and writing run on its thread */
     uint64_t size;
     uint8_t dek_wrap[DS_DEK_WRAP_MAX];
     size_t dek_wrap_len;
@@ -139,12 +141,30 @@ static ok_err seal_out(ds_writer *w, const uint8_t *in, size_t in_len, int final
     return write_all(w->fd, w->wire, n);
 }
 
+/* Hands the sealing over to a pipe thread, starting with the partial frame sealed inline so far. */
+static ok_err start_pipe(ds_writer *w)
+{
+    OK_GUARD(ds_pipe_start(w->session, w->fd, &w->pipe));
+    ok_err rc = ds_pipe_write(w->pipe, w->plain, w->fill);
+    ok_zeroize(w->plain, w->fill);
+    w->fill = 0;
+    return rc;
+}
+
 ok_err ds_writer_write(ds_writer *w, const uint8_t *data, size_t len)
 {
     if (w->failed || w->finished)
         return ok_fail(OK_ERR_INVALID_ARG, "the object write %s", w->finished ? "is finished" : "failed earlier");
     size_t F = w->frame_size;
     ok_err rc = OK_OK;
+    if (!w->pipe && len > 0 && w->size + len > DS_PIPE_MIN)
+        rc = start_pipe(w);
+    if (w->pipe && rc == OK_OK) {
+        rc = ds_pipe_write(w->pipe, data, len);
+        if (rc == OK_OK)
+            w->size += len;
+        len = 0;
+    }
     while (len > 0 && rc == OK_OK) {
         if (w->fill == 0 && len >= F) {
             size_t frames = len / F < SEAL_BATCH ? len / F : SEAL_BATCH;
@@ -211,7 +231,13 @@ ok_err ds_writer_finish(ds_writer *w, char file_id[DS_FILE_ID_LEN + 1])
     if (w->failed || w->finished)
         return ok_fail(OK_ERR_INVALID_ARG, "the object write %s", w->finished ? "is finished" : "failed earlier");
     w->failed = 1; /* until it succeeds */
-    OK_GUARD(seal_out(w, w->plain, w->fill, 1));
+    if (w->pipe) {
+        OK_GUARD(ds_pipe_finish(w->pipe));
+        ds_pipe_free(w->pipe);
+        w->pipe = NULL;
+    } else {
+        OK_GUARD(seal_out(w, w->plain, w->fill, 1));
+    }
     ok_zeroize(w->plain, w->frame_size);
     w->fill = 0;
     if (fsync(w->fd) != 0)
@@ -240,6 +266,7 @@ void ds_writer_free(ds_writer *w)
 {
     if (!w)
         return;
+    ds_pipe_free(w->pipe); /* before the file it writes is closed */
     if (w->fd >= 0)
         close(w->fd);
     if (w->tmp[0])
@@ -342,6 +369,7 @@ typedef struct {
     int found;
     int64_t generation;
     char file_id[DS_FILE_ID_LEN + 1];
+    int64_t old_size;
 } commit_ctx;
 
 static ok_err read_generation(void *ctx, const ok_val *cols, size_t n)
@@ -355,8 +383,10 @@ static ok_err read_generation(void *ctx, const ok_val *cols, size_t n)
 static ok_err read_file_id(void *ctx, const ok_val *cols, size_t n)
 {
     commit_ctx *c = ctx;
-    if (n >= 1 && cols[0].type == OK_VAL_TEXT)
+    if (n >= 2 && cols[0].type == OK_VAL_TEXT && cols[1].type == OK_VAL_INT) {
         snprintf(c->file_id, sizeof c->file_id, "%s", cols[0].s);
+        c->old_size = cols[1].i;
+    }
     return OK_OK;
 }
 
@@ -385,7 +415,7 @@ static ok_err commit_row(ok_ds_put *p, const char *file_id, const char *etag, in
         return OK_OK;
     }
     ok_val key[] = {OK_VTEXT(p->tenant), OK_VTEXT(p->object)};
-    OK_GUARD_GOTO(rc, st->vt->query(st, "SELECT file_id FROM objects WHERE tenant = ? AND name = ?", key, 2,
+    OK_GUARD_GOTO(rc, st->vt->query(st, "SELECT file_id, size FROM objects WHERE tenant = ? AND name = ?", key, 2,
                                     read_file_id, &c), fail);
     ok_val row[] = {OK_VTEXT(p->tenant), OK_VTEXT(p->object), OK_VTEXT(file_id),
                     OK_VINT((int64_t)ds_writer_size(p->writer)), OK_VINT(modified), OK_VTEXT(etag),
@@ -397,6 +427,9 @@ static ok_err commit_row(ok_ds_put *p, const char *file_id, const char *etag, in
         " size = excluded.size, modified = excluded.modified, etag = excluded.etag,"
         " content_type = excluded.content_type, meta = excluded.meta, tk_generation = excluded.tk_generation,"
         " dek_wrap = excluded.dek_wrap", row, sizeof row / sizeof *row, NULL), fail);
+    int64_t size = (int64_t)ds_writer_size(p->writer);
+    OK_GUARD_GOTO(rc, ds_objects_count(p->ds, p->tenant, c.file_id[0] ? 0 : 1, c.file_id[0] ? size - c.old_size : size),
+                  fail);
     OK_GUARD_GOTO(rc, st->vt->commit(st), fail);
     memcpy(old_file, c.file_id, sizeof c.file_id);
     return OK_OK;

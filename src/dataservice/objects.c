@@ -1,6 +1,7 @@
 /* Objects as rows and files: name and metadata rules, the objects row (reading it, head, delete, list in
  * byte order), the tenant's object directory (made, erased), crash recovery (temporary files and files no
- * row names are removed) and the per-tenant statistics. Writing the files and the put are
+ * row names are removed) and the per-tenant statistics (the tenants row's object counters, which every
+ * objects row change moves in its own transaction). Writing the files and the put are
  * object_write.c; reading is object_read.c. */
 #include <dirent.h>
 #include <errno.h>
@@ -215,11 +216,18 @@ ok_err ok_ds_object_head(ok_ds *ds, const char *tenant, const char *object, ok_d
     return ds_object_lookup(ds, tenant, object, out, NULL);
 }
 
-static ok_err take_file_id(void *ctx, const ok_val *cols, size_t n)
+typedef struct {
+    char file_id[DS_FILE_ID_LEN + 1];
+    int64_t size;
+} doomed_row;
+
+static ok_err take_doomed(void *ctx, const ok_val *cols, size_t n)
 {
-    char *out = ctx;
-    if (n >= 1 && cols[0].type == OK_VAL_TEXT)
-        snprintf(out, DS_FILE_ID_LEN + 1, "%s", cols[0].s);
+    doomed_row *d = ctx;
+    if (n >= 2 && cols[0].type == OK_VAL_TEXT && cols[1].type == OK_VAL_INT) {
+        snprintf(d->file_id, sizeof d->file_id, "%s", cols[0].s);
+        d->size = cols[1].i;
+    }
     return OK_OK;
 }
 
@@ -232,19 +240,20 @@ ok_err ok_ds_object_delete(ok_ds *ds, const char *tenant, const char *object)
     ds_tenant_ref ref;
     OK_GUARD(ds_tenant_ref_get(ds, tenant, &ref));
     ok_store *st = ds->store;
-    char file_id[DS_FILE_ID_LEN + 1] = "";
+    doomed_row d = {.file_id = ""};
     ok_val key[] = {OK_VTEXT(tenant), OK_VTEXT(object)};
     OK_GUARD(st->vt->begin(st));
     ok_err rc = OK_OK;
-    OK_GUARD_GOTO(rc, st->vt->query(st, "SELECT file_id FROM objects WHERE tenant = ? AND name = ?", key, 2,
-                                    take_file_id, file_id), fail);
-    if (!file_id[0]) {
+    OK_GUARD_GOTO(rc, st->vt->query(st, "SELECT file_id, size FROM objects WHERE tenant = ? AND name = ?", key, 2,
+                                    take_doomed, &d), fail);
+    if (!d.file_id[0]) {
         rc = ok_fail(OK_ERR_NOT_FOUND, "no object %s in tenant %s", object, tenant);
         goto fail;
     }
     OK_GUARD_GOTO(rc, st->vt->exec(st, "DELETE FROM objects WHERE tenant = ? AND name = ?", key, 2, NULL), fail);
+    OK_GUARD_GOTO(rc, ds_objects_count(ds, tenant, -1, -d.size), fail);
     OK_GUARD_GOTO(rc, st->vt->commit(st), fail);
-    ds_object_unlink(ds, ref.uuid, file_id);
+    ds_object_unlink(ds, ref.uuid, d.file_id);
     return OK_OK;
 fail:
     st->vt->rollback(st);
@@ -543,8 +552,21 @@ ok_err ds_objects_stats(ok_ds *ds, const char *tenant, ok_ds_tenant_info *info)
     info->rekey_state = OK_DS_REKEY_NONE;
     info->rekey_reencrypt = 0;
     info->rekey_done = info->rekey_total = 0;
-    OK_GUARD(ds->store->vt->query(ds->store, "SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE tenant = ?",
+    OK_GUARD(ds->store->vt->query(ds->store, "SELECT object_count, byte_count FROM tenants WHERE name = ?",
                                   key, 1, stats_row, info));
     return ds->store->vt->query(ds->store, "SELECT state, reencrypt, done, total FROM rekey_jobs WHERE tenant = ?",
                                 key, 1, job_row, info);
+}
+
+ok_err ds_objects_count(ok_ds *ds, const char *tenant, int64_t objects, int64_t bytes)
+{
+    if (objects == 0 && bytes == 0)
+        return OK_OK;
+    int64_t changes = 0;
+    ok_val v[] = {OK_VINT(objects), OK_VINT(bytes), OK_VTEXT(tenant)};
+    OK_GUARD(ds->store->vt->exec(ds->store, "UPDATE tenants SET object_count = object_count + ?,"
+                                            " byte_count = byte_count + ? WHERE name = ?", v, 3, &changes));
+    if (changes != 1)
+        return ok_fail(OK_ERR_NOT_FOUND, "no tenant %s", tenant);
+    return OK_OK;
 }

@@ -1,6 +1,7 @@
 /* Internal to the objects half of the data service: the seams between objects.c (rows, names, metadata,
- * head/delete/list, recovery), object_write.c (sealed object files and the put), object_read.c (the get)
- * and rekey.c (which re-encrypts objects with the same writer and reader). */
+ * head/delete/list, recovery), object_write.c (sealed object files and the put), seal_pipe.c (the
+ * sealing thread of large writes), object_read.c (the get) and rekey.c (which re-encrypts objects with
+ * the same writer and reader). */
 #ifndef OWNKEY_DS_OBJECTS_INTERNAL_H
 #define OWNKEY_DS_OBJECTS_INTERNAL_H
 
@@ -38,7 +39,9 @@ ok_err ds_object_meta_json(const char *content_type, const ok_ds_meta *meta, siz
 /* ---- object_write.c: one sealed object file being written --------------------------------------
  * The plaintext is sealed frame by frame (full frames as soon as they fill, so the final frame holds
  * size % frame_size bytes and may be empty) into DIR/objects/<uuid>/.tmp-<random>; finish makes it
- * durable under a new file id. Until finished, freeing the writer removes the temporary file. */
+ * durable under a new file id. Past DS_PIPE_MIN bytes the sealing and writing move to a ds_pipe thread
+ * (an error of it comes back from a later write or from finish). Until finished, freeing the writer
+ * (which stops the thread) removes the temporary file. */
 typedef struct ds_writer ds_writer;
 ok_err ds_writer_open(ok_ds *ds, const char *uuid, uint64_t generation, const uint8_t tk[DS_TK_LEN], ds_writer **out);
 ok_err ds_writer_write(ds_writer *w, const uint8_t *data, size_t len);
@@ -50,6 +53,20 @@ ok_err ds_writer_rewrap(ds_writer *w, uint64_t generation, const uint8_t tk[DS_T
 /* Seals the final frame, fsyncs, renames the file to a new file id and fsyncs the directory. */
 ok_err ds_writer_finish(ds_writer *w, char file_id[DS_FILE_ID_LEN + 1]);
 void ds_writer_free(ds_writer *w);
+
+/* ---- seal_pipe.c: the sealing thread of a large write ---------------------------------------------
+ * Takes over sealing and appending to fd (at its current offset) from the writer: ds_pipe_write copies
+ * the plaintext into a few fixed buffers that a thread seals and writes (the caller waits when all are
+ * queued) while it starts the kernel's write-back every few MiB; ds_pipe_finish seals the rest with the
+ * final frame and waits for the thread. The thread's first error comes back from the next write or from
+ * finish (and the pipe is then unusable but for free). ds_pipe_free stops and joins the thread and wipes
+ * the buffers (they hold plaintext). The session and fd stay the caller's. */
+#define DS_PIPE_MIN (1u << 20) /* a write uses the pipe once its body is past this many bytes */
+typedef struct ds_pipe ds_pipe;
+ok_err ds_pipe_start(ok_env_session *session, int fd, ds_pipe **out);
+ok_err ds_pipe_write(ds_pipe *p, const uint8_t *data, size_t len);
+ok_err ds_pipe_finish(ds_pipe *p);
+void ds_pipe_free(ds_pipe *p);
 
 /* ---- object_read.c ------------------------------------------------------------------------------- */
 /* Opens the version a row names, without the tenant checks of ok_ds_get_open (the caller made them).

@@ -327,6 +327,7 @@ static ok_err apply(ok_ds *ds, const job *jb, batch *b)
         if (!r->change)
             continue;
         int64_t changes = 0;
+        /* Sizes do not change (a re-encrypted file holds the same plaintext): the tenant's counters stay. */
         ok_val v[] = {OK_VTEXT(jb->reencrypt ? r->new_file : r->ref.file_id), OK_VINT(jb->current),
                       OK_VBLOB(r->new_wrap, r->new_wrap_len), OK_VTEXT(jb->tenant), OK_VTEXT(r->name),
                       OK_VTEXT(r->ref.file_id), OK_VINT((int64_t)r->ref.generation)};

@@ -202,4 +202,16 @@ static inline void file_id_of(ok_ds *ds, const char *name, char out[64])
     assert_int_equal(strlen(out), DS_FILE_ID_LEN);
 }
 
+/* The tenant's counters (what ok_ds_tenant_get reports) are these, and agree with its objects rows. */
+static inline void expect_counters(ok_ds *ds, uint64_t objects, uint64_t bytes)
+{
+    ok_ds_tenant_info info;
+    assert_int_equal(ok_ds_tenant_get(ds, TENANT, &info), OK_OK);
+    assert_int_equal(info.objects, objects);
+    assert_int_equal(info.bytes, bytes);
+    assert_int_equal(query_int(ds, "SELECT count(*) FROM objects WHERE tenant = ?", TENANT), (int64_t)objects);
+    assert_int_equal(query_int(ds, "SELECT coalesce(sum(size), 0) FROM objects WHERE tenant = ?", TENANT),
+                     (int64_t)bytes);
+}
+
 #endif /* OWNKEY_TEST_DS_FIXTURE_H */

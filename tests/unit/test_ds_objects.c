@@ -1,9 +1,12 @@
 /* Tests of the data service's objects (src/dataservice/objects.c, object_write.c, object_read.c,
  * tenant_provider.c): put/get round trips at frame edges and beyond, random ranges, atomic replace, short
- * and long bodies, metadata and names, listing, delete, crash recovery, the stored file as an envelope,
- * tampering, and a tenant's deletion erasing its files. The fixture (a dev vault holding the service root
- * key, one service-managed tenant) is in ds_fixture.h; re-keys are tested in test_ds_rekey.c. */
+ * and long bodies, metadata and names, listing, delete, the tenant's object counters, large puts (their
+ * sealing thread: abort, write errors), crash recovery, the stored file as an envelope, tampering, and a
+ * tenant's deletion erasing its files. The fixture (a dev vault holding the service root key, one
+ * service-managed tenant) is in ds_fixture.h; re-keys are tested in test_ds_rekey.c. */
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -340,6 +343,90 @@ static void test_delete(void **state)
     assert_int_equal(info.bytes, 3);
 }
 
+/* The tenant's object and byte counters follow puts, replaces (bigger, smaller), failed puts, deletes,
+ * and survive a reopen; a store made before the counters existed gets them filled from its rows. */
+static void test_counters(void **state)
+{
+    ds_fixture *f = *state;
+    size_t big = 2 * F + 5;
+    uint8_t *data = malloc(big);
+    pattern(data, big, 7);
+    expect_counters(f->ds, 0, 0);
+    assert_int_equal(put_bytes(f->ds, "a", data, 100, 0, NULL), OK_OK);
+    expect_counters(f->ds, 1, 100);
+    assert_int_equal(put_bytes(f->ds, "b", data, big, 1000, NULL), OK_OK);
+    expect_counters(f->ds, 2, 100 + big);
+    assert_int_equal(put_bytes(f->ds, "a", data, big, 0, NULL), OK_OK);      /* replace: bigger */
+    expect_counters(f->ds, 2, 2 * big);
+    assert_int_equal(put_bytes(f->ds, "b", data, 7, 0, NULL), OK_OK);        /* replace: smaller */
+    expect_counters(f->ds, 2, big + 7);
+    assert_int_equal(put_bytes(f->ds, "e", data, 0, 0, NULL), OK_OK);        /* empty */
+    expect_counters(f->ds, 3, big + 7);
+    ok_ds_put *p = NULL;                                                    /* a truncated put counts nothing */
+    assert_int_equal(ok_ds_put_begin(f->ds, TENANT, "c", NULL, NULL, 0, 50, &p), OK_OK);
+    assert_int_equal(ok_ds_put_write(p, data, 10), OK_OK);
+    assert_int_equal(ok_ds_put_commit(p, NULL), OK_ERR_TRUNCATED);
+    expect_counters(f->ds, 3, big + 7);
+    assert_int_equal(ok_ds_object_delete(f->ds, TENANT, "a"), OK_OK);
+    expect_counters(f->ds, 2, 7);
+    assert_int_equal(ok_ds_object_delete(f->ds, TENANT, "a"), OK_ERR_NOT_FOUND);
+    expect_counters(f->ds, 2, 7);
+    ds_reopen(f);
+    expect_counters(f->ds, 2, 7);
+    /* An older store: the columns are missing until the open adds them and counts the rows once. */
+    assert_int_equal(f->ds->store->vt->exec(f->ds->store, "ALTER TABLE tenants DROP COLUMN object_count", NULL, 0, NULL),
+                     OK_OK);
+    assert_int_equal(f->ds->store->vt->exec(f->ds->store, "ALTER TABLE tenants DROP COLUMN byte_count", NULL, 0, NULL),
+                     OK_OK);
+    ds_reopen(f);
+    expect_counters(f->ds, 2, 7);
+    assert_int_equal(ok_ds_object_delete(f->ds, TENANT, "b"), OK_OK);
+    expect_counters(f->ds, 1, 0);
+    free(data);
+}
+
+/* ---- Large puts (sealed on a pipe thread past DS_PIPE_MIN) ---------------------------------------- */
+
+/* Aborting a large put mid-body stops its thread and leaves no file, row or count behind; a failing write
+ * on the thread (here: past the file size limit) comes back from the put and leaves nothing either. */
+static void test_large_put_abort_and_error(void **state)
+{
+    ds_fixture *f = *state;
+    char dir[700];
+    size_t len = 8u << 20;
+    uint8_t *data = malloc(len);
+    pattern(data, len, 11);
+    assert_int_equal(put_bytes(f->ds, "keep", data, 3 * F, 0, NULL), OK_OK);
+    tenant_dir(f, dir, sizeof dir, NULL);
+    ok_ds_put *p = NULL;
+    assert_int_equal(ok_ds_put_begin(f->ds, TENANT, "big", NULL, NULL, 0, len, &p), OK_OK);
+    for (size_t off = 0; off < len / 2; off += 100000)
+        assert_int_equal(ok_ds_put_write(p, data + off, 100000), OK_OK);
+    ok_ds_put_abort(p);
+    assert_int_equal(count_files(dir), 1);
+    expect_counters(f->ds, 1, 3 * F);
+
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 3u << 20;
+    signal(SIGXFSZ, SIG_IGN); /* writes past the limit fail with EFBIG instead */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    ok_err rc = put_bytes(f->ds, "big", data, len, 65536, NULL);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(rc, OK_ERR_IO);
+    assert_non_null(strstr(ok_err_message(), "cannot write an object file"));
+    assert_int_equal(count_files(dir), 1);
+    expect_counters(f->ds, 1, 3 * F);
+    assert_int_equal(ok_ds_object_head(f->ds, TENANT, "big", &(ok_ds_object_info){0}), OK_ERR_NOT_FOUND);
+    /* and the next large put works, read back whole */
+    assert_int_equal(put_bytes(f->ds, "big", data, len - 3, 1000, NULL), OK_OK);
+    expect_content(f->ds, "big", data, len - 3);
+    expect_counters(f->ds, 2, 3 * F + len - 3);
+    free(data);
+}
+
 /* ---- Recovery ---------------------------------------------------------------------------------- */
 
 static void touch(const char *path)
@@ -519,6 +606,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_object_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_put_abort_and_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stored_file_is_envelope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
