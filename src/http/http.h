@@ -84,7 +84,7 @@ typedef struct {
     const char *listen;          /* "HOST:PORT", default "127.0.0.1:8443" */
     const char *cert_pem_path;   /* server certificate chain (PEM) */
     const char *key_pem_path;    /* its private key (PEM) */
-    unsigned threads;            /* 0 = 16 x cores */
+    unsigned threads;            /* 0 = 64 x cores (at most 1024) */
     unsigned max_connections;    /* 0 = 1024 */
     ok_http_handler handler;
     void *handler_ctx;
