@@ -4,7 +4,8 @@
  * only the frames that hold it (frame i sits at header_len + i * (frame_size + 20); the final frame is the
  * one at size / frame_size and holds size % frame_size bytes). Only verified plaintext is returned; one
  * opened frame is kept so sequential reads open each frame once, and sequential reads keep the kernel
- * reading ahead of them. Writing is object_write.c. */
+ * reading ahead of them; a long read in order has the frames after it opened on another thread
+ * (open_ahead.c), which a jump elsewhere stops. Writing is object_write.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@
 #define RA_STEP (1u << 20)
 
 struct ok_ds_get {
+    ds_frame_src src;       /* fd, session and layout, for ds_frame_read_open and the open-ahead thread */
+    ds_open_ahead *ahead;   /* opening the next frames, while reads go in order */
     int fd;
     ok_env_session *session;
     uint64_t size;          /* plaintext bytes (the row's, checked against the file) */
@@ -76,25 +79,44 @@ static void drop_cache(ok_ds_get *g)
     g->cached_len = 0;
 }
 
-/* Reads and opens frame idx into the cache; it must be final exactly when it is the last one, and hold
- * what the row's size says. */
+ok_err ds_frame_read_open(const ds_frame_src *src, uint64_t idx, uint8_t *wire, uint8_t *plain, size_t *n)
+{
+    size_t F = src->frame_size;
+    size_t want = idx == src->last ? (size_t)(src->size % F) : F;
+    size_t wire_len = want + OK_ENV_FRAME_OVERHEAD;
+    uint64_t off = (uint64_t)src->header_len + idx * ((uint64_t)F + OK_ENV_FRAME_OVERHEAD);
+    int final = 0;
+    *n = 0;
+    OK_GUARD(pread_all(src->fd, wire, wire_len, off));
+    OK_GUARD(ok_env_open_frame(src->session, idx, wire, wire_len, plain, n, &final));
+    if (*n != want || final != (idx == src->last)) {
+        ok_zeroize(plain, *n);
+        *n = 0;
+        return ok_fail(OK_ERR_FORMAT, "a stored object does not match its row (frame %llu)", (unsigned long long)(idx + 1));
+    }
+    return OK_OK;
+}
+
+/* Reads and opens frame idx into the cache: from the open-ahead thread when the read follows the one
+ * before and the object is long, else inline. */
 static ok_err load_frame(ok_ds_get *g, uint64_t idx)
 {
+    int in_order = g->have_cache && idx == g->cached + 1;
     drop_cache(g);
-    size_t F = g->frame_size;
-    size_t want = idx == g->last ? (size_t)(g->size % F) : F;
-    size_t wire_len = want + OK_ENV_FRAME_OVERHEAD;
-    uint64_t off = (uint64_t)g->header_len + idx * ((uint64_t)F + OK_ENV_FRAME_OVERHEAD);
+    if (g->ahead && (!in_order || idx != ds_open_ahead_next(g->ahead))) {
+        ds_open_ahead_stop(g->ahead); /* a jump: the session is ours again */
+        g->ahead = NULL;
+    }
+    if (!g->ahead && in_order && g->last - idx >= DS_AHEAD_MIN_FRAMES)
+        (void)ds_open_ahead_start(&g->src, idx, &g->ahead); /* without it, reads go on inline */
     size_t n = 0;
-    int final = 0;
-    if (idx != g->last)
-        read_ahead(g, off);
-    ok_err rc = pread_all(g->fd, g->wire, wire_len, off);
-    if (rc == OK_OK)
-        rc = ok_env_open_frame(g->session, idx, g->wire, wire_len, g->plain, &n, &final);
-    if (rc == OK_OK && (n != want || final != (idx == g->last))) {
-        ok_zeroize(g->plain, n);
-        rc = ok_fail(OK_ERR_FORMAT, "a stored object does not match its row (frame %llu)", (unsigned long long)(idx + 1));
+    ok_err rc;
+    if (g->ahead) {
+        rc = ds_open_ahead_take(g->ahead, idx, &g->plain, &n);
+    } else {
+        if (idx != g->last)
+            read_ahead(g, (uint64_t)g->header_len + idx * ((uint64_t)g->frame_size + OK_ENV_FRAME_OVERHEAD));
+        rc = ds_frame_read_open(&g->src, idx, g->wire, g->plain, &n);
     }
     if (rc != OK_OK) {
         g->failed = 1;
@@ -110,6 +132,7 @@ void ok_ds_get_close(ok_ds_get *g)
 {
     if (!g)
         return;
+    ds_open_ahead_stop(g->ahead);
     drop_cache(g);
     if (g->fd >= 0)
         close(g->fd);
@@ -195,7 +218,9 @@ ok_err ds_get_open_ref(ok_ds *ds, const char *tenant, const char *uuid, const ds
         goto fail;
     }
     g->file_size = expect;
-    (void)posix_fadvise(g->fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* advice: a larger kernel read-ahead */ /* advice: a larger kernel read-ahead */
+    (void)posix_fadvise(g->fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* advice: a larger kernel read-ahead */
+    g->src = (ds_frame_src){.fd = g->fd, .session = g->session, .header_len = g->header_len,
+                            .frame_size = g->frame_size, .size = g->size, .last = g->last};
     g->wire = malloc(g->frame_size + OK_ENV_FRAME_OVERHEAD);
     g->plain = malloc(g->frame_size);
     if (!g->wire || !g->plain) {

@@ -68,6 +68,35 @@ ok_err ds_pipe_write(ds_pipe *p, const uint8_t *data, size_t len);
 ok_err ds_pipe_finish(ds_pipe *p);
 void ds_pipe_free(ds_pipe *p);
 
+/* ---- object_read.c / open_ahead.c: frames of a stored object ------------------------------------- */
+typedef struct {
+    int fd;
+    ok_env_session *session;   /* opened with the object's DEK */
+    uint32_t header_len;
+    uint32_t frame_size;
+    uint64_t size;             /* plaintext bytes (the row's) */
+    uint64_t last;             /* index of the final frame */
+} ds_frame_src;
+/* Reads frame idx into wire (frame_size + 20 bytes) and opens it into plain (frame_size bytes), checking
+ * that it is final exactly when it is the last one and holds what the size says; *n = its length. */
+ok_err ds_frame_read_open(const ds_frame_src *src, uint64_t idx, uint8_t *wire, uint8_t *plain, size_t *n);
+
+/* Opening ahead: for a long read in order, a thread of its own reads and opens the frames after `first`
+ * into a few buffers ahead of the reader, so opening (AES-GCM) runs beside the sending (TLS) on another
+ * core. The source's session is the thread's until stop. Memory: DS_AHEAD_SLOTS frames. */
+#define DS_AHEAD_SLOTS 8
+#define DS_AHEAD_MIN_FRAMES 16    /* objects with fewer frames are read inline */
+typedef struct ds_open_ahead ds_open_ahead;
+ok_err ds_open_ahead_start(const ds_frame_src *src, uint64_t first, ds_open_ahead **out);
+/* Takes frame idx, which must be the next one in order: *plain (a frame_size buffer of the caller's) is
+ * swapped with the buffer holding the opened frame; *n its length. A failure of the thread on that frame
+ * comes back here, with its message. */
+ok_err ds_open_ahead_take(ds_open_ahead *a, uint64_t idx, uint8_t **plain, size_t *n);
+/* The next frame index take() expects. */
+uint64_t ds_open_ahead_next(const ds_open_ahead *a);
+/* Stops and joins the thread and wipes what it opened. NULL is fine. */
+void ds_open_ahead_stop(ds_open_ahead *a);
+
 /* ---- object_read.c ------------------------------------------------------------------------------- */
 /* Opens the version a row names, without the tenant checks of ok_ds_get_open (the caller made them).
  * OK_ERR_NOT_FOUND when the file is gone (the row was replaced since it was read: read it again). */

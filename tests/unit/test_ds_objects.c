@@ -578,6 +578,60 @@ static void test_tampering(void **state)
     free(pt);
 }
 
+/* Long reads in order are opened ahead on another thread (open_ahead.c): in-order reads from the start
+ * and from the middle, a jump back (the thread stops, reads go on inline, then ahead again), and a
+ * tampered frame deep in the object failing the read that reaches it, releasing nothing of that call. */
+static void test_open_ahead(void **state)
+{
+    ds_fixture *f = *state;
+    size_t plen = 40 * F + 77;
+    uint8_t *pt = malloc(plen);
+    pattern(pt, plen, 21);
+    assert_int_equal(put_bytes(f->ds, "long", pt, plen, 0, NULL), OK_OK);
+    expect_content(f->ds, "long", pt, plen);
+
+    ok_ds_get *g = NULL;
+    assert_int_equal(ok_ds_get_open(f->ds, TENANT, "long", NULL, &g), OK_OK);
+    uint8_t *buf = malloc(plen);
+    size_t got = 0;
+    uint64_t off = 5 * F + 3;
+    while (off < 30 * F) { /* in order from the middle, in odd-sized pieces */
+        assert_int_equal(ok_ds_get_read(g, off, buf, 10000, &got), OK_OK);
+        assert_int_equal(got, 10000);
+        assert_memory_equal(buf, pt + off, got);
+        off += got;
+    }
+    for (off = 2 * F; off < plen; off += got) { /* a jump back, then in order to the end */
+        assert_int_equal(ok_ds_get_read(g, off, buf, F, &got), OK_OK);
+        assert_true(got > 0);
+        assert_memory_equal(buf, pt + off, got);
+    }
+    ok_ds_get_close(g);
+
+    char path[900];
+    size_t len = 0;
+    uint8_t *orig = read_stored(f, "long", path, sizeof path, &len, NULL);
+    uint32_t hl = ok_load_u32(orig + 7);
+    flip_byte(path, (off_t)(hl + 25 * W + 1000));
+    assert_int_equal(ok_ds_get_open(f->ds, TENANT, "long", NULL, &g), OK_OK);
+    for (off = 0; off < 25 * F; off += got) {
+        assert_int_equal(ok_ds_get_read(g, off, buf, F, &got), OK_OK);
+        assert_memory_equal(buf, pt + off, got);
+    }
+    memset(buf, 0, F);
+    assert_int_equal(ok_ds_get_read(g, off, buf, F, &got), OK_ERR_AUTH);
+    assert_int_equal(got, 0);
+    for (size_t i = 0; i < F; i++)
+        assert_int_equal(buf[i], 0);
+    assert_int_not_equal(ok_ds_get_read(g, 0, buf, 10, &got), OK_OK); /* failed for good */
+    ok_ds_get_close(g);
+    flip_byte(path, (off_t)(hl + 25 * W + 1000));
+    expect_content(f->ds, "long", pt, plen);
+    free(orig);
+    free(buf);
+    free(pt);
+}
+
 /* ---- Tenant deletion ---------------------------------------------------------------------------- */
 
 /* Deleting the tenant removes its object directory. */
@@ -611,6 +665,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stored_file_is_envelope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tenant_delete_erases_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
