@@ -141,6 +141,21 @@ typedef struct {
 ok_err ok_vault_key_create(ok_vault *v, const char *name, const ok_key_spec *spec, ok_key_info *out);
 ok_err ok_vault_key_import(ok_vault *v, const char *name, const ok_jwk *key, const ok_key_attrs *attrs,
                            ok_key_info *out);
+/* BYOK import (byok.c; docs/BYOK.md). A key exchange key (KEK) is an RSA key created with key_ops exactly
+ * OK_KEYOP_IMPORT: it performs no other operation, the import op can be neither added to nor removed from a
+ * key after creation, and no key with it can be imported. A transfer blob is Azure Key Vault's .byok JSON:
+ *   {"schema_version":"1.0.0","header":{"kid":"<KEK kid>","alg":"dir","enc":"CKM_RSA_AES_KEY_WRAP"},
+ *    "ciphertext":"<base64url>","generator":"<informational>"}
+ * where ciphertext = RSA-OAEP (SHA-1, MGF1-SHA-1) under the KEK of an ephemeral AES key (16, 24 or 32
+ * bytes), followed by AES-KWP (RFC 5649) under that AES key of the target: PKCS#8 (RSA, EC) or the raw key
+ * (oct). enc RSA_AES_KEY_WRAP_256/384 (OAEP with SHA-256/384) are accepted as an extension. Only the path of
+ * the kid counts (/keys/NAME[/VERSION]; no version = latest). The target must be of type kty (and curve,
+ * when not 0); it is stored as an ordinary software key. A blob imports once only: the SHA-256 of its
+ * ciphertext is recorded in the same transaction as the new version, and kept for good. A malformed,
+ * altered or replayed blob, one made for another key, a kid naming no KEK, or material that does not fit
+ * kty is OK_ERR_INVALID_ARG, with nothing stored; a disabled KEK or one outside [nbf, exp) OK_ERR_FORBIDDEN. */
+ok_err ok_vault_key_import_byok(ok_vault *v, const char *name, ok_kty kty, ok_curve curve, const uint8_t *blob,
+                                size_t blob_len, const ok_key_attrs *attrs, ok_key_info *out);
 /* version NULL or "" = the latest version. */
 ok_err ok_vault_key_get(ok_vault *v, const char *name, const char *version, ok_key_info *out);
 ok_err ok_vault_key_update(ok_vault *v, const char *name, const char *version, const ok_key_attrs *attrs,

@@ -82,8 +82,9 @@ static ok_err claim_name(ok_store *s, const char *name, int64_t now, int64_t *or
     return OK_OK;
 }
 
-ok_err ok_key_add_version(ok_vault *v, const char *name, const ok_key_material *m, const ok_key_attrs *attrs,
-                          int64_t exp_default, ok_key_info *out)
+/* blob_id/kek_kid: a BYOK import's blob, claimed inside the transaction (NULL otherwise). */
+static ok_err add_version(ok_vault *v, const char *name, const ok_key_material *m, const ok_key_attrs *attrs,
+                          int64_t exp_default, const uint8_t *blob_id, const char *kek_kid, ok_key_info *out)
 {
     ok_store *s = v->store;
     char version[OK_KEY_VERSION_LEN + 1];
@@ -99,6 +100,8 @@ ok_err ok_key_add_version(ok_vault *v, const char *name, const ok_key_material *
     }
     OK_GUARD_GOTO(rc, s->vt->begin(s), done);
     OK_GUARD_GOTO(rc, claim_name(s, name, now, &ordinal), rollback);
+    if (blob_id != NULL)
+        OK_GUARD_GOTO(rc, ok_byok_claim(s, blob_id, kek_kid, name, version, now), rollback);
     ok_val p[15] = {
         OK_VTEXT(name),    OK_VTEXT(version), OK_VINT(ordinal),   OK_VINT(m->kty),
         OK_VINT(m->bits),  OK_VINT(m->kty == OK_KTY_EC ? m->curve : 0),  OK_VINT(r.ops),
@@ -123,6 +126,20 @@ rollback:
 done:
     new_row_free(&r);
     return rc;
+}
+
+ok_err ok_key_add_version(ok_vault *v, const char *name, const ok_key_material *m, const ok_key_attrs *attrs,
+                          int64_t exp_default, ok_key_info *out)
+{
+    return add_version(v, name, m, attrs, exp_default, NULL, NULL, out);
+}
+
+ok_err ok_key_add_version_once(ok_vault *v, const char *name, const ok_key_material *m, const ok_key_attrs *attrs,
+                               const uint8_t blob_id[OK_SHA256_LEN], const char *kek_kid, ok_key_info *out)
+{
+    if (blob_id == NULL || kek_kid == NULL)
+        return ok_fail(OK_ERR_INVALID_ARG, "ok_key_add_version_once: NULL argument");
+    return add_version(v, name, m, attrs, 0, blob_id, kek_kid, out);
 }
 
 /* ---- create and import ------------------------------------------------------------------------------ */
@@ -183,6 +200,8 @@ ok_err ok_vault_key_create(ok_vault *v, const char *name, const ok_key_spec *spe
     OK_GUARD(ok_key_check_name(name));
     OK_GUARD(spec_defaults(spec, &bits, &curve));
     OK_GUARD(ok_key_check_attrs(&spec->attrs));
+    if (spec->attrs.has_ops)
+        OK_GUARD(ok_key_check_ops_for(spec->kty, spec->attrs.ops));
     OK_GUARD(require_unsealed(v));
     OK_GUARD(ok_key_material_generate(spec->kty, bits, curve, &m));
     rc = add_locked(v, name, &m, &spec->attrs, out);
@@ -202,6 +221,9 @@ ok_err ok_vault_key_import(ok_vault *v, const char *name, const ok_jwk *key, con
         return ok_fail(OK_ERR_INVALID_ARG, "ok_vault_key_import: NULL argument");
     OK_GUARD(ok_key_check_name(name));
     OK_GUARD(ok_key_check_attrs(attrs));
+    if (attrs != NULL && attrs->has_ops && (attrs->ops & OK_KEYOP_IMPORT) != 0)
+        return ok_fail(OK_ERR_INVALID_ARG, "a key exchange key (key_ops [\"import\"]) is made by the vault with "
+                                           "create, never imported");
     OK_GUARD(ok_key_material_from_jwk(key, &m));
     rc = add_locked(v, name, &m, attrs, out);
     ok_key_material_clear(&m);
@@ -233,6 +255,10 @@ static ok_err update_row(ok_vault *v, const ok_key_info *cur, const ok_key_attrs
 
     if (nbf != 0 && exp != 0 && exp <= nbf)
         return ok_fail(OK_ERR_INVALID_ARG, "exp must come after nbf");
+    if (((ops ^ cur->ops) & OK_KEYOP_IMPORT) != 0)
+        return ok_fail(OK_ERR_INVALID_ARG, "the import operation is fixed when a key is created: a key exchange key "
+                                           "stays one, and no other key can become one");
+    OK_GUARD(ok_key_check_ops_for(cur->kty, ops));
     if (a->has_tags)
         OK_GUARD(ok_key_tags_to_json(a->tags, a->tag_count, &tags));
     else

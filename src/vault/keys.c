@@ -12,7 +12,9 @@
 
 /* keys: one row per name; deleted/scheduled_purge are 0 while the key is live. key_versions: one row per
  * version, ordinal = creation order within the name; material is sealed (material.c). key_notifications:
- * the Notify lifetime actions the scheduler has recorded, once per version and action. */
+ * the Notify lifetime actions the scheduler has recorded, once per version and action. byok_used: the
+ * SHA-256 of every BYOK transfer blob's ciphertext ever imported (byok.c), kept after the key is purged so
+ * that a blob imports once only. */
 static const char *const keys_schema_sql[] = {
     "CREATE TABLE IF NOT EXISTS keys ("
     " name TEXT PRIMARY KEY,"
@@ -50,6 +52,13 @@ static const char *const keys_schema_sql[] = {
     " recorded INTEGER NOT NULL,"
     " PRIMARY KEY (name, version, action)"
     ")",
+    "CREATE TABLE IF NOT EXISTS byok_used ("
+    " id BLOB PRIMARY KEY,"
+    " kek TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " version TEXT NOT NULL,"
+    " used INTEGER NOT NULL"
+    ") WITHOUT ROWID",
 };
 
 ok_err ok_keys_schema(ok_store *s)
@@ -152,6 +161,17 @@ unsigned ok_key_default_ops(ok_kty kty)
         return OK_KEYOP_ENCRYPT | OK_KEYOP_DECRYPT | OK_KEYOP_WRAP | OK_KEYOP_UNWRAP;
     }
     return 0;
+}
+
+ok_err ok_key_check_ops_for(ok_kty kty, unsigned ops)
+{
+    if ((ops & OK_KEYOP_IMPORT) == 0)
+        return OK_OK;
+    if (kty != OK_KTY_RSA)
+        return ok_fail(OK_ERR_INVALID_ARG, "only an RSA key can be a key exchange key (key_ops [\"import\"])");
+    if (ops != OK_KEYOP_IMPORT)
+        return ok_fail(OK_ERR_INVALID_ARG, "a key exchange key has key_ops [\"import\"] and no other operation");
+    return OK_OK;
 }
 
 /* ---- attributes and tags ---------------------------------------------------------------------------------- */

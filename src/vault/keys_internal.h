@@ -21,6 +21,9 @@ ok_err ok_key_new_version(char out[OK_KEY_VERSION_LEN + 1]);
 unsigned ok_key_default_ops(ok_kty kty);
 /* Validates what attrs would set (ops bits, times, tags). */
 ok_err ok_key_check_attrs(const ok_key_attrs *a);
+/* The import op marks a key exchange key (BYOK): only an RSA key may have it, and then no other op.
+ * OK_ERR_INVALID_ARG otherwise. */
+ok_err ok_key_check_ops_for(ok_kty kty, unsigned ops);
 /* Tags <-> the JSON object text stored in key_versions.tags. */
 ok_err ok_key_tags_to_json(const ok_tag *tags, size_t n, char **json);
 ok_err ok_key_tags_from_json(const char *json, ok_tag **tags, size_t *n);
@@ -59,6 +62,9 @@ void ok_key_material_clear(ok_key_material *m);
 ok_err ok_key_material_generate(ok_kty kty, unsigned bits, ok_curve curve, ok_key_material *out);
 /* Material from an imported JWK (private parts required). */
 ok_err ok_key_material_from_jwk(const ok_jwk *jwk, ok_key_material *out);
+/* Material from plain bytes said to hold a key of type kty: PKCS#8 PrivateKeyInfo (RSA, EC) or the raw
+ * key (oct: 16, 24 or 32 bytes). OK_ERR_INVALID_ARG, naming what the bytes hold, when they do not fit. */
+ok_err ok_key_material_from_plain(ok_kty kty, const uint8_t *p, size_t len, ok_key_material *out);
 /* Seals material for name/version: *blob malloc'ed. */
 ok_err ok_key_material_seal(ok_vault *v, const char *name, const char *version, const ok_key_material *m,
                             uint8_t **blob, size_t *blob_len);
@@ -82,8 +88,34 @@ void ok_key_cache_forget(ok_vault *v, const char *name);
  * when attrs set no exp. Fills out if non-NULL. */
 ok_err ok_key_add_version(ok_vault *v, const char *name, const ok_key_material *m, const ok_key_attrs *attrs,
                           int64_t exp_default, ok_key_info *out);
+/* The same for a BYOK import: in the same transaction, refuses a blob whose SHA-256 (blob_id) was used
+ * before (OK_ERR_INVALID_ARG) and records it as used (byok.c's byok_used table), so that a blob imports
+ * at most once even under concurrent requests. */
+ok_err ok_key_add_version_once(ok_vault *v, const char *name, const ok_key_material *m, const ok_key_attrs *attrs,
+                               const uint8_t blob_id[OK_SHA256_LEN], const char *kek_kid, ok_key_info *out);
 /* Rotation without the seal lock juggling: the caller holds the read lock. */
 ok_err ok_key_rotate_locked(ok_vault *v, const char *name, ok_key_info *out);
+
+/* ---- BYOK transfer blobs (byok.c) ------------------------------------------------------------------------------
+ * The parsed blob: which KEK (name, version or "" for latest), the OAEP hash its enc names, and the
+ * ciphertext (malloc'ed). */
+typedef struct {
+    char kek_name[OK_KEY_NAME_MAX + 1];
+    char kek_version[OK_KEY_VERSION_LEN + 1];
+    ok_hash oaep_hash;
+    uint8_t *ciphertext;
+    size_t ciphertext_len;
+} ok_byok_blob;
+
+#define OK_BYOK_BLOB_MAX (64u * 1024u)
+/* Parses the JSON of a transfer blob; OK_ERR_INVALID_ARG with a precise message when malformed. */
+ok_err ok_byok_blob_parse(const uint8_t *json, size_t len, ok_byok_blob *out);
+void ok_byok_blob_clear(ok_byok_blob *b);
+/* Whether a blob (by its id) was used; for the early, friendly refusal before any decryption. */
+ok_err ok_byok_check_unused(ok_store *s, const uint8_t blob_id[OK_SHA256_LEN]);
+/* Inside add_version_once's transaction: refuse a used id, else record it. */
+ok_err ok_byok_claim(ok_store *s, const uint8_t blob_id[OK_SHA256_LEN], const char *kek_kid, const char *name,
+                     const char *version, int64_t now);
 
 /* ---- rotation policies (rotation.c) -------------------------------------------------------------------------- */
 /* expiry_time of name's policy, 0 if none. */

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "vault/keys_internal.h"
 
 #define AAD_MAX (sizeof "ownkey:key:" + OK_KEY_NAME_MAX + 1 + OK_KEY_VERSION_LEN)
@@ -111,6 +113,46 @@ ok_err ok_key_material_from_jwk(const ok_jwk *jwk, ok_key_material *out)
     rc = describe_pkey(copy, out);
     if (rc != OK_OK) {
         ok_pkey_free(copy);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
+static const char *kty_word(ok_kty kty)
+{
+    return kty == OK_KTY_RSA ? "an RSA" : kty == OK_KTY_EC ? "an EC" : "an oct (AES)";
+}
+
+ok_err ok_key_material_from_plain(ok_kty kty, const uint8_t *p, size_t len, ok_key_material *out)
+{
+    ok_pkey *pkey = NULL;
+    ok_err rc;
+
+    memset(out, 0, sizeof *out);
+    if (p == NULL || len == 0)
+        return ok_fail(OK_ERR_INVALID_ARG, "no key material");
+    if (kty == OK_KTY_OCT) {
+        if (len != 16 && len != 24 && len != 32)
+            return ok_fail(OK_ERR_INVALID_ARG, "kty is oct, but the key material has %zu bytes, not the 16, 24 or 32 "
+                                               "raw bytes of an AES key", len);
+        return oct_material(p, len, out);
+    }
+    if (kty != OK_KTY_RSA && kty != OK_KTY_EC)
+        return ok_fail(OK_ERR_INVALID_ARG, "unknown key type %d", (int)kty);
+    rc = ok_pkey_from_der(&pkey, p, len, 1);
+    if (rc != OK_OK)
+        return ok_fail(OK_ERR_INVALID_ARG, "kty is %s, but the key material is not a usable PKCS#8 private key "
+                                           "(%s)", kty == OK_KTY_RSA ? "RSA" : "EC", ok_err_message());
+    if (EVP_PKEY_is_a(ok_pkey_evp(pkey), "RSA-PSS")) {
+        ok_pkey_free(pkey);
+        return ok_fail(OK_ERR_INVALID_ARG, "the key material is an RSA-PSS-only key; import a plain RSA key");
+    }
+    rc = describe_pkey(pkey, out);
+    if (rc == OK_OK && out->kty != kty)
+        rc = ok_fail(OK_ERR_INVALID_ARG, "kty says %s key, but the key material holds %s key", kty_word(kty),
+                     kty_word(out->kty));
+    if (rc != OK_OK) {
+        ok_pkey_free(pkey);
         memset(out, 0, sizeof *out);
     }
     return rc;

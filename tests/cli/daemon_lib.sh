@@ -7,13 +7,14 @@ fi
 command -v jq >/dev/null && command -v curl >/dev/null || { echo "skipped: needs curl and jq"; exit 77; }
 
 DAEMON_PID=""
-# start_daemon DIR: serves DIR on a free port; sets PORT, URL, CACERT.
+# start_daemon DIR [SERVE ARGS...]: serves DIR on a free port, with any further `ownkeyd serve`
+# arguments; sets PORT, URL, CACERT.
 start_daemon() {
-  local dir=$1 try
+  local dir=$1 try; shift
   for try in 1 2 3 4 5; do
     PORT=$((20000 + RANDOM % 40000))
     "$OWNKEYD_BIN" serve --data-dir "$dir" --listen "127.0.0.1:$PORT" --rotation-interval "${ROTATION_INTERVAL:-60}" \
-      2>>"$dir/daemon.log" &
+      "$@" 2>>"$dir/daemon.log" &
     DAEMON_PID=$!
     URL="https://127.0.0.1:$PORT"
     CACERT="$dir/tls/cert.pem"
@@ -46,3 +47,19 @@ api() {
   local status=${out##* }
   echo "$status ${out% *}"
 }
+
+# Counting checks, shared by the tests that source this file: ok/bad/check count passes and failures,
+# expect STATUS METHOD PATH [BODY] [TOKEN] calls the API and sets STATUS and BODY, jqr reads BODY.
+passed=0
+failed=0
+ok()  { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+expect() {
+  local want=$1 r; shift
+  r=$(api "$@")
+  STATUS=${r%% *}
+  BODY=${r#* }
+  if [ "$STATUS" = "$want" ]; then ok; else bad "$1 $2 -> $STATUS, want $want: $BODY"; fi
+}
+jqr() { jq -r "$1" <<<"$BODY"; }

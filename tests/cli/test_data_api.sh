@@ -12,43 +12,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/daemon_lib.sh"
 T=$(mktemp -d)
 trap 'stop_daemon; rm -rf "$T"' EXIT
-passed=0
-failed=0
-ok()  { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
-# expect STATUS METHOD PATH [BODY] [TOKEN]: sets STATUS and BODY.
-expect() {
-  local want=$1 r; shift
-  r=$(api "$@")
-  STATUS=${r%% *}
-  BODY=${r#* }
-  if [ "$STATUS" = "$want" ]; then ok; else bad "$1 $2 -> $STATUS, want $want: $BODY"; fi
-}
-jqr() { jq -r "$1" <<<"$BODY"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 # audited JQ_FILTER: some audit line matches.
 audited() { jq -e -s "map(select($1)) | length > 0" "$D/audit.log" >/dev/null 2>&1; }
-
-# start_with DIR ARGS...: like start_daemon, with more serve arguments.
-start_with() {
-  local dir=$1 try; shift
-  for try in 1 2 3 4 5; do
-    PORT=$((20000 + RANDOM % 40000))
-    "$OWNKEYD_BIN" serve --data-dir "$dir" --listen "127.0.0.1:$PORT" "$@" 2>>"$dir/daemon.log" &
-    DAEMON_PID=$!
-    URL="https://127.0.0.1:$PORT"
-    CACERT="$dir/tls/cert.pem"
-    for _ in $(seq 1 100); do
-      if ! kill -0 "$DAEMON_PID" 2>/dev/null; then break; fi
-      if [ -f "$CACERT" ] && curl -s --cacert "$CACERT" "$URL/healthz" >/dev/null 2>&1; then return 0; fi
-      sleep 0.05
-    done
-    stop_daemon
-  done
-  echo "cannot start ownkeyd: $(cat "$dir/daemon.log")" >&2
-  return 1
-}
 
 O=/data/v1/tenants
 # put TENANT NAME FILE [CURL ARGS...]: streamed upload; sets STATUS and BODY.
@@ -85,7 +51,7 @@ done
 check "help names --roles" bash -c "'$OWNKEYD_BIN' --help | grep -q -- '--roles vault,data'"
 check "help names --key-cache-ttl" bash -c "'$OWNKEYD_BIN' serve --help | grep -q -- '--key-cache-ttl'"
 
-start_with "$D" --key-cache-ttl 30 || exit 1
+start_daemon "$D" --key-cache-ttl 30 || exit 1
 
 # --- authentication ----------------------------------------------------------------------------------------------------
 hdrs=$(curl -s -D - -o /dev/null --cacert "$CACERT" "$URL$O")
@@ -318,7 +284,7 @@ check "metrics: data service lines" grep -q '^ownkey_data_tenants{state="active"
 check "metrics: data requests counted" grep -q 'ownkey_http_requests_total{.*data.put' <<<"$metrics"
 expect 200 GET "/keys?api-version=7.5"
 stop_daemon
-start_with "$D" || exit 1
+start_daemon "$D" || exit 1
 get t1 dir/big.bin "$T/out"
 check "restart keeps objects" test "$STATUS $(sha "$T/out")" = "200 $(sha "$T/other")"
 get t1 docs/readme.txt "$T/out" "" -I
@@ -329,7 +295,7 @@ check "restart keeps the counts" test "$(jqr .objects)" = 8
 stop_daemon
 
 # --- roles ----------------------------------------------------------------------------------------------------------------------------------
-start_with "$D" --roles vault || exit 1
+start_daemon "$D" --roles vault || exit 1
 expect 404 GET "$O"
 expect 404 GET "$O/t1/objects/small"
 put t1 small "$T/small"
@@ -339,7 +305,7 @@ expect 200 GET "/ownkey/v1/status" "" ""
 metrics=$(curl -s --cacert "$CACERT" "$URL/metrics")
 check "--roles vault: no data service metrics" bash -c "! grep -q '^ownkey_data_' <<<'$metrics'"
 stop_daemon
-start_with "$D" --roles data || exit 1
+start_daemon "$D" --roles data || exit 1
 expect 404 GET "/keys?api-version=7.5"
 expect 404 POST "/rng?api-version=7.5" '{"count":8}'
 expect 404 GET "/deletedkeys?api-version=7.5"
@@ -350,13 +316,13 @@ check "--roles data: get" test "$STATUS $(sha "$T/out")" = "200 $(sha "$T/small"
 put t2 new "$T/small"
 check "--roles data: put" test "$STATUS" = 201
 stop_daemon
-start_with "$D" --roles data,vault || exit 1
+start_daemon "$D" --roles data,vault || exit 1
 expect 200 GET "/keys?api-version=7.5"
 get t2 new "$T/out"; check "--roles data,vault: get" test "$STATUS" = 200
 stop_daemon
 
 # --- the end: the audit chain is intact --------------------------------------------------------------------------------------------------
-start_with "$D" || exit 1
+start_daemon "$D" || exit 1
 expect 200 GET "/ownkey/v1/audit/verify"
 check "audit intact" test "$(jqr .intact)" = true
 stop_daemon
