@@ -37,7 +37,7 @@ struct ds_writer {
     size_t dek_wrap_len;
 };
 
-static ok_err write_all(int fd, const uint8_t *p, size_t n)
+ok_err ds_write_all(int fd, const uint8_t *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -121,7 +121,7 @@ ok_err ds_writer_open(ok_ds *ds, const char *uuid, uint64_t generation, const ui
         goto fail;
     }
     OK_GUARD_GOTO(rc, open_tmp(w), fail);
-    OK_GUARD_GOTO(rc, write_all(w->fd, header.data, header.len), fail);
+    OK_GUARD_GOTO(rc, ds_write_all(w->fd, header.data, header.len), fail);
     ok_buf_free(&header);
     ok_provider_free(prov);
     *out = w;
@@ -138,7 +138,7 @@ static ok_err seal_out(ds_writer *w, const uint8_t *in, size_t in_len, int final
 {
     size_t n = 0;
     OK_GUARD(ok_env_seal(w->session, in, in_len, final, w->wire, &n));
-    return write_all(w->fd, w->wire, n);
+    return ds_write_all(w->fd, w->wire, n);
 }
 
 /* Hands the sealing over to a pipe thread, starting with the partial frame sealed inline so far. */

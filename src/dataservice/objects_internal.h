@@ -33,6 +33,8 @@ ok_err ds_object_path(const ok_ds *ds, const char *uuid, const char *file, char 
 void ds_object_unlink(ok_ds *ds, const char *uuid, const char *file_id);
 /* fsync of a directory, so that a rename or unlink in it is durable. */
 ok_err ds_fsync_dir(const char *dir);
+/* write(2) until all of it is written (EINTR retried); OK_ERR_IO with the reason otherwise. */
+ok_err ds_write_all(int fd, const uint8_t *p, size_t n);
 /* Checks the user metadata and content type of a put and renders the metadata as its JSON column. */
 ok_err ds_object_meta_json(const char *content_type, const ok_ds_meta *meta, size_t meta_count, char **json);
 

@@ -50,20 +50,6 @@ struct ds_pipe {
     uint64_t written, synced;              /* file offsets: end of what was written, of what write-back covers */
 };
 
-static ok_err write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return ok_fail(OK_ERR_IO, "cannot write an object file: %s", w < 0 ? strerror(errno) : "short write");
-        p += w;
-        n -= (size_t)w;
-    }
-    return OK_OK;
-}
-
 /* Seals one buffer (whole frames; with final, then the final frame of the rest) and appends it. */
 static ok_err seal_buffer(ds_pipe *p, const uint8_t *in, size_t len, int final)
 {
@@ -72,7 +58,7 @@ static ok_err seal_buffer(ds_pipe *p, const uint8_t *in, size_t len, int final)
         OK_GUARD(ok_env_seal(p->session, in, whole, 0, p->wire, &n));
     if (final)
         OK_GUARD(ok_env_seal(p->session, in + whole, len - whole, 1, p->wire + n, &m));
-    OK_GUARD(write_all(p->fd, p->wire, n + m));
+    OK_GUARD(ds_write_all(p->fd, p->wire, n + m));
     p->written += n + m;
     if (p->written - p->synced >= PIPE_SYNC_EVERY) {
         /* Advice: starts write-back of what was just written and returns; fsync reports any I/O error. */

@@ -87,6 +87,33 @@ static char *import_jwk_text(json_t *key)
     return text;
 }
 
+/* A BYOK import: key.key_hsm is the base64url (or base64) of a transfer blob made for one of the vault's key
+ * exchange keys (docs/BYOK.md). kty (and crv) say what it holds; "-HSM" and "Hsm":true are accepted, but the
+ * key is stored and reported as a software key. */
+static void import_byok(ok_api_call *c, const char *name, json_t *key, const ok_key_attrs *attrs)
+{
+    json_t *kty = json_object_get(key, "kty"), *crv = json_object_get(key, "crv");
+    const char *text = json_string_value(json_object_get(key, "key_hsm"));
+    ok_kty type;
+    ok_curve curve = 0;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    if (!json_is_string(kty) || parse_kty(json_string_value(kty), &type) != 0) {
+        api_error(c, 400, "BadParameter", "kty must be one of RSA, RSA-HSM, EC, EC-HSM, oct, oct-HSM");
+    } else if (crv && !json_is_null(crv) && (!json_is_string(crv) || (strcmp(json_string_value(crv), "P-256") &&
+                                                                       strcmp(json_string_value(crv), "P-384")))) {
+        api_error(c, 400, "BadParameter", "crv must be P-256 or P-384");
+    } else if (!text || !*text || ok_b64_decode_any(text, &blob, &len) != OK_OK || len == 0) {
+        api_error(c, 400, "BadParameter", "key_hsm must be the base64url of a BYOK transfer blob");
+    } else {
+        if (json_is_string(crv))
+            curve = strcmp(json_string_value(crv), "P-384") ? OK_CURVE_P256 : OK_CURVE_P384;
+        ok_key_info info = {0};
+        reply_bundle(c, ok_vault_key_import_byok(c->api->vault, name, type, curve, blob, len, attrs, &info), &info);
+    }
+    free(blob);
+}
+
 void api_key_import(ok_api_call *c, const char *name)
 {
     c->resp->operation = "import";
@@ -101,9 +128,11 @@ void api_key_import(ok_api_call *c, const char *name)
     ok_tag tags[OK_KEY_MAX_TAGS];
     if (!json_is_object(key)) {
         api_error(c, 400, "BadParameter", "import needs a \"key\" object (a JSON Web Key)");
+    } else if (api_read_attrs(c, body, &attrs, tags, OK_KEY_MAX_TAGS) != 0) {
+        /* the 400 is sent */
     } else if (json_object_get(key, "key_hsm")) {
-        api_error(c, 400, "BadParameter", "key_hsm transfer blobs (BYOK) need a key exchange key; this vault has none");
-    } else if (api_read_attrs(c, body, &attrs, tags, OK_KEY_MAX_TAGS) == 0) {
+        import_byok(c, name, key, &attrs);
+    } else {
         char *text = import_jwk_text(key);
         ok_jwk *jwk = NULL;
         ok_err rc = text ? ok_jwk_parse(text, strlen(text), &jwk) : OK_ERR_NOMEM;
