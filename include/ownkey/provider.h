@@ -116,4 +116,54 @@ uint64_t ok_vault_provider_requests(const ok_provider *p);
  * (0 when no answer came: connection, TLS or timeout). Cleared by each request; both empty after success. */
 void ok_vault_provider_last_error(char *code, size_t code_len, long *status);
 
+/* ---- The `pkcs11` provider: a key inside a PKCS#11 token (HSM) -------------------------------------
+ * Referenced by an RFC 7512 URI: "pkcs11:token=LABEL;object=LABEL[;id=%01][;type=secret-key|private]
+ * ?module-path=/path/to/module.so&pin-source=file:/path/to/pin" (serial=, manufacturer=, model= narrow the
+ * token; pin-value= is accepted, pin-source is preferred; without module-path OWNKEY_PKCS11_MODULE is
+ * used). An AES key wraps with CKM_AES_KEY_WRAP_PAD (EDK alg "AES-KWP"), an RSA key with RSA-OAEP, SHA-256
+ * when the token supports it ("RSA-OAEP-256"), else SHA-1 ("RSA-OAEP"). Unwrapping always happens in the
+ * token. The EDK's key id is the URI without PIN, module path or type ("pkcs11:token=…;object=…;id=…").
+ * Opening connects (slot, login, key lookup); a token removed later gives OK_ERR_IO "token not present", a
+ * refused PIN OK_ERR_FORBIDDEN, a missing key OK_ERR_NOT_FOUND, and the next call after the token is back
+ * (or the PIN file fixed) reconnects by itself. Safe to use from several threads (a session pool). */
+#define OK_PROVIDER_PKCS11 "pkcs11"
+ok_err ok_pkcs11_provider_open(const char *uri, ok_provider **out);
+
+/* ---- The `kmip` provider: an AES-256 key on a KMIP server -----------------------------------------
+ * The server does the cryptography; the key never leaves it. Wrapping is a KMIP Encrypt of the data key:
+ * AES-256-GCM (KMIP 1.4 and 2.0; 12-byte IV chosen here, the EDK's key id as additional data, 16-byte
+ * tag), or AES-256-CBC with PKCS#5 padding when the server speaks only 1.2 or 1.3. The EDK records
+ * provider "kmip", key id "kmip://HOST:PORT/uid/UID" (the server's Unique Identifier: stable across
+ * renames) and wrap_alg "KMIP-AES256-GCM" or "KMIP-AES256-CBC-PAD"; its ciphertext is IV || ciphertext
+ * [|| tag]. Unwrapping is a KMIP Decrypt. The connection is mutual TLS 1.2+ (client certificate and key,
+ * the CA that signed the server's certificate, which must name HOST); the KMIP version is negotiated with
+ * Discover Versions among 2.0, 1.4, 1.3 and 1.2 (or pinned). Opening connects and, for a key given by
+ * name, Locates it (exactly one object must carry the name). Errors name the cause: an unreachable server
+ * is OK_ERR_IO ("unreachable"), a refused handshake OK_ERR_IO, a destroyed or unknown key
+ * OK_ERR_NOT_FOUND, a revoked/deactivated (not Active) key OK_ERR_FORBIDDEN with its state. Calls are
+ * serialized on one connection, which is reopened once if the server closed it. */
+#define OK_PROVIDER_KMIP "kmip"
+typedef struct {
+    const char *host;         /* host name or IP literal (IPv6 without brackets) */
+    unsigned port;            /* 0 = 5696 */
+    const char *key_name;     /* the key's Name attribute, or */
+    const char *key_uid;      /* its Unique Identifier (exactly one of the two) */
+    const char *cert_file;    /* client certificate (PEM; extendedKeyUsage clientAuth) */
+    const char *key_file;     /* its private key (PEM) */
+    const char *ca_file;      /* CA for the server's certificate (PEM) */
+    const char *version;      /* NULL or "" = negotiate; "1.2", "1.3", "1.4" or "2.0" = only that one */
+    long connect_timeout_ms;  /* 0 = 5000 */
+    long timeout_ms;          /* per read or write; 0 = 10000 */
+} ok_kmip_config;
+
+ok_err ok_kmip_provider_open(const ok_kmip_config *cfg, ok_provider **out);
+/* A reference "kmip://HOST[:PORT]/NAME" or "kmip://HOST[:PORT]/uid/UID" (an EDK's key id), with optional
+ * query parameters "?cert=PATH&key=PATH&ca=PATH&version=V" (no percent-encoding: paths without '&');
+ * missing ones come from OWNKEY_KMIP_CERT, OWNKEY_KMIP_KEY, OWNKEY_KMIP_CA and OWNKEY_KMIP_VERSION. NAME and
+ * UID are 1-128 characters of letters, digits and "-_.". */
+ok_err ok_kmip_provider_from_ref(const char *ref, ok_provider **out);
+/* The key's Unique Identifier and the negotiated version ("2.0") of a `kmip` provider (NULL otherwise). */
+const char *ok_kmip_provider_uid(const ok_provider *p);
+const char *ok_kmip_provider_version(const ok_provider *p);
+
 #endif

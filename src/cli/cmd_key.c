@@ -18,7 +18,7 @@ static const char USAGE[] =
     "commands:\n"
     "  create NAME --type RSA|EC|oct   create a key, or a new version of it\n"
     "  list [--deleted]                list keys (or soft-deleted keys)\n"
-    "  show NAME [--version V]         show a key (public parts and attributes)\n"
+    "  show NAME [--version V] [--pem] show a key (public parts and attributes; --pem: the public key)\n"
     "  versions NAME                   list a key's versions\n"
     "  update NAME [--version V]       change enabled, nbf, exp, tags, key operations\n"
     "  delete NAME                     soft-delete a key (recoverable until purged)\n"
@@ -27,6 +27,8 @@ static const char USAGE[] =
     "  backup NAME -o FILE             write a backup blob (restorable into the same vault)\n"
     "  restore -i FILE                 restore a key from a backup blob\n"
     "  rotate NAME                     create a new version with the same type and attributes\n"
+    "  import NAME --byok FILE --type T   import a BYOK transfer blob (or --jwk FILE: a private JWK)\n"
+    "  byok-blob --kek PEM --kid KID --key FILE -o OUT   make a BYOK transfer blob (docs/BYOK.md)\n"
     "  rotation-policy get|set NAME    show or set the automatic rotation policy\n"
     "  wrap|unwrap|encrypt|decrypt NAME --alg ALG [-i IN] [-o OUT]\n"
     "  sign NAME --alg ALG [-i DIGEST | --data -i FILE] [-o SIG]\n"
@@ -150,14 +152,15 @@ typedef struct {
     vault_args va;
     const char *name, *version;
     int deleted;
+    int pem;             /* key show --pem */
 } name_args;
 
 static int parse_name_args(name_args *a, const char *command, const char *help, int allow_version, int allow_deleted,
                            int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"version", required_argument, NULL, 'v'}, {"deleted", no_argument, NULL, 'd'}, VAULT_COMMON_OPTIONS,
-        {NULL, 0, NULL, 0},
+        {"version", required_argument, NULL, 'v'}, {"deleted", no_argument, NULL, 'd'},
+        {"pem", no_argument, NULL, 'P'}, VAULT_COMMON_OPTIONS, {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
     vault_args_init(&a->va, command);
@@ -173,6 +176,11 @@ static int parse_name_args(name_args *a, const char *command, const char *help, 
             if (!allow_deleted)
                 return cli_usage_error(command, "unknown option --deleted");
             a->deleted = 1;
+            break;
+        case 'P':
+            if (strcmp(command, "key show") != 0)
+                return cli_usage_error(command, "unknown option --pem");
+            a->pem = 1;
             break;
         case 'h': fputs(help, stdout); return VAULT_HELP_SHOWN;
         VAULT_OPTION_DEFAULT(a->va)
@@ -201,7 +209,8 @@ static const char CREATE_HELP[] =
     "  --type T           RSA, EC or oct (AES); the -HSM variants are accepted\n"
     "  --size N           RSA: 2048 (default), 3072, 4096; oct: 128, 192, 256 (default)\n"
     "  --curve C          EC: P-256 (default) or P-384\n"
-    "  --ops LIST         permitted operations: encrypt,decrypt,sign,verify,wrapKey,unwrapKey\n"
+    "  --ops LIST         permitted operations: encrypt,decrypt,sign,verify,wrapKey,unwrapKey; or\n"
+    "                     import alone (RSA): a key exchange key for BYOK (docs/BYOK.md)\n"
     "  --tags K=V         a tag (repeatable)\n"
     "  --nbf TIME         not valid before (Unix seconds, 2025-01-01 or 2025-01-01T00:00:00Z)\n"
     "  --exp TIME         expires\n"
@@ -330,13 +339,65 @@ static int key_create(int argc, char **argv)
 /* ---- show, delete, recover, purge, rotate ------------------------------------------------------------ */
 
 static const char SHOW_HELP[] =
-    "usage: ownkey key show NAME [--version V | --deleted] [--output json]\n"
+    "usage: ownkey key show NAME [--version V | --deleted] [--pem] [--output json]\n"
     "\n"
     "Shows a key's current (or given) version: type, public parts, operations, attributes and tags;\n"
     "with --deleted, a soft-deleted key. --output json prints the key bundle exactly as the API returns it.\n"
     "\n"
     "  --version V        a particular version\n"
+    "  --pem              print only the public key (RSA, EC) as PEM, e.g. a key exchange key's for BYOK\n"
     "  --deleted          the soft-deleted key NAME\n" VAULT_COMMON_HELP;
+
+/* The public JWK of a key bundle as a PEM SubjectPublicKeyInfo on stdout. */
+static int print_public_pem(json_t *key)
+{
+    json_t *copy = json_deep_copy(key);
+    const char *kty = json_string_value(json_object_get(key, "kty"));
+    if (!copy || !kty || (strncmp(kty, "RSA", 3) && strncmp(kty, "EC", 2))) {
+        json_decref(copy);
+        return cli_report(ok_fail(OK_ERR_KEY, "only RSA and EC keys have a public key to show"));
+    }
+    json_object_set_new(copy, "kty", json_string(strncmp(kty, "RSA", 3) ? "EC" : "RSA"));
+    json_object_del(copy, "key_ops");
+    json_object_del(copy, "kid");
+    char *text = json_dumps(copy, JSON_COMPACT), *b64 = NULL;
+    json_decref(copy);
+    ok_jwk *jwk = NULL;
+    uint8_t *der = NULL;
+    size_t len = 0;
+    ok_err rc = text ? ok_jwk_parse(text, strlen(text), &jwk) : ok_fail(OK_ERR_NOMEM, "out of memory");
+    free(text);
+    if (rc == OK_OK)
+        rc = ok_pkey_public_der(jwk->pkey, &der, &len);
+    if (rc == OK_OK)
+        rc = ok_b64url_encode(der, len, &b64);
+    if (rc == OK_OK) {
+        size_t n = strlen(b64);
+        for (size_t i = 0; i < n; i++)
+            b64[i] = b64[i] == '-' ? '+' : b64[i] == '_' ? '/' : b64[i];
+        printf("-----BEGIN PUBLIC KEY-----\n");
+        for (size_t i = 0; i < n; i += 64) {
+            size_t line = n - i < 64 ? n - i : 64;
+            printf("%.*s%s\n", (int)line, b64 + i, i + line == n ? (n % 4 == 2 ? "==" : n % 4 == 3 ? "=" : "") : "");
+        }
+        printf("-----END PUBLIC KEY-----\n");
+    }
+    free(b64);
+    free(der);
+    ok_jwk_free(jwk);
+    return rc == OK_OK ? EXIT_OK : cli_report(rc);
+}
+
+static int pem_call(vault_args *va, const char *path)
+{
+    vault_reply r;
+    int rc = vault_call(va, "GET", path, NULL, &r);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = print_public_pem(json_object_get(r.doc, "key"));
+    vault_reply_clear(&r);
+    return rc;
+}
 
 static int key_show(int argc, char **argv)
 {
@@ -349,7 +410,7 @@ static int key_show(int argc, char **argv)
     if (rc == EXIT_OK) {
         char path[OK_VAULT_NAME_MAX + OK_VAULT_VERSION_MAX + 32];
         key_path(path, sizeof path, a.deleted ? "deletedkeys" : "keys", a.name, a.version, "");
-        rc = bundle_call(&a.va, "GET", path, NULL);
+        rc = a.pem ? pem_call(&a.va, path) : bundle_call(&a.va, "GET", path, NULL);
     }
     vault_args_close(&a.va);
     return rc;
@@ -713,7 +774,7 @@ int cmd_key(int argc, char **argv)
         {"backup", key_backup}, {"restore", key_restore}, {"rotate", key_rotate},
         {"rotation-policy", cmd_key_rotation_policy}, {"wrap", cmd_key_crypto}, {"unwrap", cmd_key_crypto},
         {"encrypt", cmd_key_crypto}, {"decrypt", cmd_key_crypto}, {"sign", cmd_key_crypto},
-        {"verify", cmd_key_crypto}, {NULL, NULL},
+        {"verify", cmd_key_crypto}, {"import", cmd_key_import}, {"byok-blob", cmd_key_byok_blob}, {NULL, NULL},
     };
     return cli_dispatch("key", USAGE, subs, argc, argv);
 }

@@ -130,6 +130,8 @@ int cli_dispatch(const char *group, const char *usage, const cli_subcommand *sub
 int cmd_key(int argc, char **argv);
 int cmd_key_crypto(int argc, char **argv); /* wrap, unwrap, encrypt, decrypt, sign, verify */
 int cmd_key_rotation_policy(int argc, char **argv);
+int cmd_key_import(int argc, char **argv);     /* import --byok FILE | --jwk FILE (cmd_key_byok.c) */
+int cmd_key_byok_blob(int argc, char **argv);  /* byok-blob: make a BYOK transfer blob (cmd_key_byok.c) */
 int cmd_identity(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_operator(int argc, char **argv);

@@ -15,6 +15,16 @@ ok_err ok_p11_module_get(const char *path, ok_p11_module **out);
 /* Drops a reference; the last one finalizes (if this process initialized it) and unloads the module. */
 void ok_p11_module_put(ok_p11_module *m);
 CK_FUNCTION_LIST *ok_p11_module_functions(const ok_p11_module *m);
+/* Calls into the module happen between enter and leave (a read lock); *epoch says which initialization
+ * of the module the caller's sessions belong to. */
+void ok_p11_module_enter(ok_p11_module *m, unsigned *epoch);
+void ok_p11_module_leave(ok_p11_module *m);
+/* Re-initializes the module (C_Finalize + C_Initialize, under the write lock) so that it looks for its
+ * tokens again: modules such as SoftHSM find a re-inserted token only then. Every session of the module
+ * is gone afterwards (tokens notice the new epoch and reconnect). Does nothing if another thread already
+ * did it since seen_epoch, if this process did not initialize the module, or if the last re-init was
+ * less than a second ago. */
+void ok_p11_module_reinit(ok_p11_module *m, unsigned seen_epoch);
 
 /* ---- Errors ----------------------------------------------------------------------------------------- */
 const char *ok_p11_rv_name(CK_RV rv);
@@ -57,5 +67,9 @@ void ok_p11_token_release(ok_p11_token *t, ok_p11_lease *l, CK_RV last_rv);
 unsigned long ok_p11_token_sessions_opened(ok_p11_token *t);
 
 #define OK_P11_POOL_MAX 16
+
+/* The token behind a `pkcs11` provider (NULL for another provider): for tests and the bench. */
+struct ok_provider;
+ok_p11_token *ok_pkcs11_provider_token(struct ok_provider *p);
 
 #endif

@@ -17,6 +17,10 @@ ok_err ok_provider_from_ref(const char *ref, ok_provider **out)
     }
     if (strncasecmp(ref, HTTPS_SCHEME, sizeof HTTPS_SCHEME - 1) == 0 || strncasecmp(ref, "http://", 7) == 0)
         return ok_vault_provider_from_env(ref, out);
+    if (strncasecmp(ref, "pkcs11:", 7) == 0)
+        return ok_pkcs11_provider_open(ref, out);
+    if (strncmp(ref, "kmip://", 7) == 0)
+        return ok_kmip_provider_from_ref(ref, out);
     return ok_fail(OK_ERR_INVALID_ARG,
                    "unknown key reference \"%s\" (expected file:PATH or https://HOST[:PORT]/keys/NAME[/VERSION])", ref);
 }
