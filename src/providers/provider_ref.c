@@ -1,5 +1,6 @@
-/* Key references as users write them ("file:PATH", "https://HOST[:PORT]/keys/NAME[/VERSION]"), resolved
- * to providers. Later issues add schemes. */
+/* Key references as users write them, resolved to providers: "file:PATH", a vault key
+ * "https://HOST[:PORT]/keys/NAME[/VERSION]", a PKCS#11 token key "pkcs11:…" (RFC 7512), a KMIP server key
+ * "kmip://HOST[:PORT]/NAME". */
 #include <string.h>
 #include <strings.h>
 
@@ -22,5 +23,6 @@ ok_err ok_provider_from_ref(const char *ref, ok_provider **out)
     if (strncmp(ref, "kmip://", 7) == 0)
         return ok_kmip_provider_from_ref(ref, out);
     return ok_fail(OK_ERR_INVALID_ARG,
-                   "unknown key reference \"%s\" (expected file:PATH or https://HOST[:PORT]/keys/NAME[/VERSION])", ref);
+                   "unknown key reference \"%s\" (expected file:PATH, https://HOST[:PORT]/keys/NAME[/VERSION], "
+                   "pkcs11:… or kmip://HOST[:PORT]/NAME)", ref);
 }
