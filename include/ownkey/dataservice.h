@@ -45,7 +45,9 @@ typedef enum { OK_DS_KEYS_SERVICE = 1, OK_DS_KEYS_CUSTOMER = 2, OK_DS_KEYS_DOUBL
 
 /* A customer-managed key: its URI "https://HOST[:PORT]/keys/NAME[/VERSION]" (unversioned = always the
  * newest version), the bearer token the customer issued (get, wrapKey, unwrapKey on that key), and the
- * PEM of the CA to trust for that vault (NULL or "" = the system's CAs). */
+ * PEM of the CA to trust for that vault (NULL or "" = the system's CAs). Or a key the customer holds: a
+ * PKCS#11 URI "pkcs11:token=…;object=…?module-path=…&pin-source=file:…" or a KMIP URI
+ * "kmip://HOST:PORT/NAME?cert=…&key=…&ca=…", which carry their own credentials (token and ca_pem unset). */
 typedef struct {
     const char *uri;
     const char *token;
@@ -72,7 +74,8 @@ typedef struct {
     uint64_t tk_generation;                    /* bumps with every re-key */
     ok_ds_state state;
     char reason_code[64];                      /* locked: "KeyDisabled", "KeyNotFound", "Forbidden",
-                                                * "KeyExpired", "VaultUnreachable", "VaultSealed", ... */
+                                                * "KeyExpired", "VaultUnreachable", "VaultSealed",
+                                                * "KeyUnreachable" (token, KMIP server), ... */
     char reason[OK_DS_REASON_MAX + 1];         /* locked: a sentence naming the cause; "" when active */
     int64_t since;                             /* unix seconds: when the current state began */
     uint64_t objects;

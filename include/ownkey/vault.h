@@ -18,13 +18,15 @@ typedef struct ok_vault ok_vault;
  * init creates DIR (mode 0700) with the store (DIR/vault.db), a random 256-bit master key protected as
  * chosen, and the first identity "admin" holding the admin permission on every key ("*") and every key
  * permission, whose token is returned once. */
-typedef enum { OK_SEAL_DEV = 1, OK_SEAL_SHAMIR = 2, OK_SEAL_PASSPHRASE = 3 } ok_seal_kind;
+typedef enum { OK_SEAL_DEV = 1, OK_SEAL_SHAMIR = 2, OK_SEAL_PASSPHRASE = 3, OK_SEAL_PKCS11 = 4 } ok_seal_kind;
 
 typedef struct {
     ok_seal_kind kind;
     unsigned shares, threshold;      /* OK_SEAL_SHAMIR: 2 <= threshold <= shares <= 255 */
     const uint8_t *passphrase;       /* OK_SEAL_PASSPHRASE: at least 8 bytes */
     size_t passphrase_len;
+    const char *pkcs11_uri;          /* OK_SEAL_PKCS11: "pkcs11:token=…;object=…?module-path=…&pin-source=file:…"
+                                        (pin-value refused: the URI is stored in the vault) */
     unsigned retention_days;         /* soft-delete retention, 7..90; 0 = 90 */
     int purge_protection;            /* on from the start (it can be turned on later, never off) */
 } ok_vault_init_params;
@@ -38,7 +40,16 @@ typedef struct {
 ok_err ok_vault_init(const char *dir, const ok_vault_init_params *p, ok_vault_init_result *out);
 void ok_vault_init_result_clear(ok_vault_init_result *r);
 
-/* Opens an existing vault. A dev vault unseals itself; others start sealed. */
+/* HSM auto-unseal (OK_SEAL_PKCS11): the master key is wrapped by a key inside a PKCS#11 token. The vault
+ * layer does not link the providers, so the program wires them in once, before init or open: `open` is
+ * ok_pkcs11_provider_open (include/ownkey/provider.h). Process-wide; without it a PKCS#11 vault stays
+ * sealed with "no PKCS#11 support in this program". */
+struct ok_provider;
+typedef ok_err (*ok_vault_hsm_open_fn)(const char *uri, struct ok_provider **out);
+void ok_vault_set_hsm_opener(ok_vault_hsm_open_fn open);
+
+/* Opens an existing vault. A dev vault unseals itself, and so does a PKCS#11 vault while its token is
+ * present (else it opens sealed, and status says why); others start sealed. */
 ok_err ok_vault_open(const char *dir, ok_vault **out);
 void ok_vault_close(ok_vault *v);
 
@@ -50,6 +61,8 @@ typedef struct {
     int purge_protection;
     unsigned retention_days;
     uint64_t keys;                   /* live (not deleted) key names */
+    char seal_error[256];            /* pkcs11, while sealed: why the last automatic unseal failed ("" if none) */
+    char hsm_key[256];               /* pkcs11: the token key's id (URI without PIN or module path) */
 } ok_vault_status;
 
 void ok_vault_get_status(ok_vault *v, ok_vault_status *st);
@@ -57,8 +70,9 @@ void ok_vault_get_status(ok_vault *v, ok_vault_status *st);
  * OK_ERR_AUTH (and the held shares are dropped). OK_OK both for "accepted, need more" and "unsealed". */
 ok_err ok_vault_unseal_share(ok_vault *v, const char *share);
 ok_err ok_vault_unseal_passphrase(ok_vault *v, const uint8_t *passphrase, size_t len);
-/* Unseals a vault that needs no operator (dev: reads DIR/master.key again after ok_vault_seal; an HSM seal
- * later). OK_ERR_INVALID_ARG for Shamir and passphrase vaults. */
+/* Unseals a vault that needs no operator (dev: reads DIR/master.key again after ok_vault_seal; pkcs11: the
+ * token unwraps the master key; token absent OK_ERR_IO, PIN refused OK_ERR_FORBIDDEN, each remembered for
+ * status). OK_OK if already unsealed. OK_ERR_INVALID_ARG for Shamir and passphrase vaults. */
 ok_err ok_vault_unseal_auto(ok_vault *v);
 /* Wipes the master key and every cached secret from memory. */
 ok_err ok_vault_seal(ok_vault *v);
@@ -98,7 +112,7 @@ typedef struct {
     char name[OK_KEY_NAME_MAX + 1];
     char version[OK_KEY_VERSION_LEN + 1];
     ok_kty kty;
-    int hsm;                         /* 1 only when an HSM holds the key (later issue) */
+    int hsm;                         /* 1 when the attached HSM holds the key (RSA-HSM, EC-HSM, oct-HSM) */
     unsigned bits;                   /* RSA modulus bits, oct key bits, EC field bits */
     ok_curve curve;                  /* EC only */
     unsigned ops;                    /* OK_KEYOP_* */
@@ -132,9 +146,49 @@ typedef struct {
     ok_kty kty;
     unsigned bits;                   /* RSA 2048/3072/4096 (0 = 2048); oct 128/192/256 (0 = 256) */
     ok_curve curve;                  /* EC: P-256 (default) or P-384 */
+    int hsm;                         /* make it in the attached HSM (RSA-HSM, EC-HSM, oct-HSM) */
     ok_key_attrs attrs;              /* without ops: RSA all six RSA ops, EC sign/verify, oct
                                         encrypt/decrypt/wrapKey/unwrapKey */
 } ok_key_spec;
+
+/* HSM-backed keys (docs/DESIGN.md "HSM-backed keys"): keys of type RSA-HSM, EC-HSM and oct-HSM are made and
+ * used inside a PKCS#11 token; the vault stores only a reference (the token object's label
+ * "ownkey:<name>/<version>"). The vault does not link the providers: the program opens the token with the
+ * pkcs11 provider (ok_pkcs11_hsm_open, src/providers/pkcs11_hsm.h) and attaches it to the open vault. Every
+ * call is given the object's label and the key's type; the token's objects are CKA_TOKEN, CKA_SENSITIVE and
+ * not CKA_EXTRACTABLE. Private operations only: public ones (RSA encrypt/wrap, verify) run in OpenSSL on the
+ * public key the vault stores. */
+typedef enum {
+    OK_HSM_RSA_OAEP_DECRYPT = 1,     /* RSA-OAEP: SHA-1, MGF1-SHA-1 */
+    OK_HSM_RSA_PKCS1_DECRYPT,        /* RSA1_5 */
+    OK_HSM_SIGN_DIGEST,              /* sig: RS*, PS* (salt = hash length), ES* (raw r||s) over a digest */
+    OK_HSM_AES_KW_WRAP,              /* RFC 3394 of in (a multiple of 8 bytes, at least 16) */
+    OK_HSM_AES_KW_UNWRAP,
+} ok_hsm_op;
+
+typedef struct ok_vault_hsm ok_vault_hsm;
+typedef struct {
+    size_t size; /* sizeof (ok_vault_hsm_vtable) */
+    /* Makes the key (RSA: bits 2048/3072/4096; EC: curve; oct: bits 128/192/256). RSA/EC: *pub gets the
+     * public key; oct: *pub = NULL. */
+    ok_err (*generate)(ok_vault_hsm *h, const char *label, ok_kty kty, unsigned bits, ok_curve curve,
+                       ok_pkey **pub);
+    /* One operation; out holds *out_len bytes on entry, the result's length on return. A failed decrypt or
+     * unwrap is OK_ERR_AUTH. */
+    ok_err (*run)(ok_vault_hsm *h, const char *label, ok_kty kty, ok_hsm_op op, ok_sig_alg sig, const uint8_t *in,
+                  size_t in_len, uint8_t *out, size_t *out_len);
+    /* Destroys every object with this label (OK_OK if there is none). */
+    ok_err (*destroy_key)(ok_vault_hsm *h, const char *label);
+    void (*close)(ok_vault_hsm *h);
+} ok_vault_hsm_vtable;
+struct ok_vault_hsm {
+    const ok_vault_hsm_vtable *vt;
+};
+/* The vault owns h from then on (closes it in ok_vault_close, or now if attaching fails). Once, before the
+ * vault serves requests. Without it, -HSM creates are OK_ERR_INVALID_ARG and operations on HSM keys
+ * OK_ERR_UNSUPPORTED. */
+ok_err ok_vault_attach_hsm(ok_vault *v, ok_vault_hsm *h);
+int ok_vault_has_hsm(ok_vault *v);
 
 /* Create and import add a new version (the name is created on first use). A soft-deleted name is
  * OK_ERR_CONFLICT. */
@@ -182,11 +236,13 @@ ok_err ok_vault_deleted_get(ok_vault *v, const char *name, ok_key_info *out);
 ok_err ok_vault_deleted_list(ok_vault *v, const char *after, size_t max, ok_key_page *out);
 ok_err ok_vault_deleted_recover(ok_vault *v, const char *name, ok_key_info *out);
 /* With purge protection on, OK_ERR_FORBIDDEN until scheduled_purge has passed. Key material is erased
- * (secure_delete) before this returns. */
+ * (secure_delete) before this returns; HSM-backed versions' token objects are destroyed first (without an
+ * attached HSM such a key is not purged: OK_ERR_UNSUPPORTED). */
 ok_err ok_vault_deleted_purge(ok_vault *v, const char *name);
 
 /* An opaque blob of every version, sealed under the master key; restorable only into a vault with the
  * same master key, and only when the name is free (else OK_ERR_CONFLICT). */
+/* A key with an HSM-backed version is refused (OK_ERR_INVALID_ARG "HSM-backed keys cannot be backed up"). */
 ok_err ok_vault_key_backup(ok_vault *v, const char *name, uint8_t **blob, size_t *len);
 ok_err ok_vault_key_restore(ok_vault *v, const uint8_t *blob, size_t len, ok_key_info *out);
 

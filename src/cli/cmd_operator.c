@@ -2,7 +2,7 @@
  * (the shares or the passphrase are the authority), seal and purge-protection need admin. Creating a
  * vault is local to the vault host (`ownkeyd init`), so `operator init` only says so. Shares and
  * passphrases are read from files or stdin (not flags, which ps shows) unless --share is given, and
- * are zeroized after use. */
+ * are zeroized after use. `unseal --auto` asks a PKCS#11-sealed vault to try its token again. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +18,9 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  status                                    seal state, seal kind, keys (no token needed)\n"
-    "  unseal [--share S | --share-file F | --passphrase-file F]\n"
-    "                                            submit a share (from stdin by default) or the passphrase\n"
+    "  unseal [--share S | --share-file F | --passphrase-file F | --auto]\n"
+    "                                            submit a share (from stdin by default) or the passphrase,\n"
+    "                                            or (--auto) have a PKCS#11-sealed vault ask its token again\n"
     "  seal                                      wipe the master key and cached keys from memory (admin)\n"
     "  purge-protection                          turn purge protection on, for good (admin)\n"
     "  init                                      (a vault is created on its host: ownkeyd init)\n";
@@ -28,14 +29,17 @@ static const char STATUS_HELP[] =
     "usage: ownkey operator status [--output json]\n\nShows whether the vault is sealed, how it is sealed, "
     "unseal progress,\npurge protection and the number of keys. Needs no token.\n" VAULT_COMMON_HELP;
 static const char UNSEAL_HELP[] =
-    "usage: ownkey operator unseal [--share S | --share-file F | --passphrase-file F]\n"
+    "usage: ownkey operator unseal [--share S | --share-file F | --passphrase-file F | --auto]\n"
     "\n"
     "Submits one unseal share (Shamir vaults; repeat until the threshold is met) or the passphrase.\n"
     "Without an option, reads a share from stdin (without echo on a terminal). Needs no token.\n"
     "\n"
     "  --share S          the share itself (visible to ps: prefer --share-file or stdin)\n"
     "  --share-file F     a file holding the share\n"
-    "  --passphrase-file F  a file holding the passphrase\n" VAULT_COMMON_HELP;
+    "  --passphrase-file F  a file holding the passphrase\n"
+    "  --auto             a PKCS#11-sealed vault: unwrap the master key with the token again (once it is\n"
+    "                     back, or the PIN file fixed); the daemon also retries by itself until it unseals\n"
+    VAULT_COMMON_HELP;
 static const char SEAL_HELP[] =
     "usage: ownkey operator seal\n\nSeals the vault: every keys call answers 503 until it is unsealed.\n"
     VAULT_COMMON_HELP;
@@ -58,6 +62,10 @@ static void print_status(vault_args *va, vault_reply *r)
                  (long long)json_integer_value(json_object_get(d, "threshold")));
         vault_print_field("unseal progress", buf);
     }
+    if (json_is_string(json_object_get(d, "hsm_key")))
+        vault_print_field("hsm key", json_string_value(json_object_get(d, "hsm_key")));
+    if (json_is_string(json_object_get(d, "seal_error")))
+        vault_print_field("seal error", json_string_value(json_object_get(d, "seal_error")));
     vault_print_field("purge protection", json_is_true(json_object_get(d, "purge_protection")) ? "on" : "off");
     snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(json_object_get(d, "retention_days")));
     vault_print_field("retention days", buf);
@@ -178,25 +186,34 @@ static int op_unseal(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"share", required_argument, NULL, 's'}, {"share-file", required_argument, NULL, 'S'},
-        {"passphrase-file", required_argument, NULL, 'p'}, VAULT_COMMON_OPTIONS, {NULL, 0, NULL, 0},
+        {"passphrase-file", required_argument, NULL, 'p'}, {"auto", no_argument, NULL, 'A'},
+        VAULT_COMMON_OPTIONS, {NULL, 0, NULL, 0},
     };
     vault_args va;
     vault_args_init(&va, "operator unseal");
     const char *share = NULL, *share_file = NULL, *pass_file = NULL;
-    int c;
+    int c, automatic = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 's': share = optarg; break;
         case 'S': share_file = optarg; break;
         case 'p': pass_file = optarg; break;
+        case 'A': automatic = 1; break;
         VAULT_OPTION_CASES(va, UNSEAL_HELP)
         }
     }
     int rc = vault_args_positional(&va, argc, argv, 0, "");
     if (rc != EXIT_OK)
         return rc;
-    if ((share != NULL) + (share_file != NULL) + (pass_file != NULL) > 1)
-        return cli_usage_error(va.command, "give one of --share, --share-file, --passphrase-file");
+    if ((share != NULL) + (share_file != NULL) + (pass_file != NULL) + automatic > 1)
+        return cli_usage_error(va.command, "give one of --share, --share-file, --passphrase-file, --auto");
+    if (automatic) {
+        rc = vault_args_connect(&va, 0);
+        if (rc == EXIT_OK)
+            rc = send_unseal(&va, "{\"auto\":true}");
+        vault_args_close(&va);
+        return rc;
+    }
     char *secret = ok_secure_alloc(SECRET_MAX), *body = NULL;
     size_t len = 0;
     json_t *doc = NULL;

@@ -31,7 +31,9 @@ static const char USAGE[] =
 
 #define CUSTOMER_HELP                                                                                          \
     "  --customer-key URI           https://HOST[:PORT]/keys/NAME[/VERSION] in the customer's vault\n"           \
-    "                               (no version: always its newest version)\n"                                 \
+    "                               (no version: always its newest version), or a key the customer holds:\n"   \
+    "                               pkcs11:token=T;object=O?module-path=M&pin-source=file:P (PKCS#11) or\n"     \
+    "                               kmip://HOST:PORT/NAME?cert=C&key=K&ca=A (KMIP), which need no token\n"      \
     "  --customer-token TOKEN       the customer's token for that key (get, wrapKey, unwrapKey); flags show\n"  \
     "                               in ps: prefer --customer-token-file or $OWNKEY_CUSTOMER_TOKEN\n"           \
     "  --customer-token-file FILE   the token, read from FILE ('-': stdin)\n"                                  \
@@ -40,7 +42,7 @@ static const char USAGE[] =
     "  --permanent                  the customer key can be changed but never removed\n"
 
 static const char CREATE_HELP[] =
-    "usage: ownkey tenant create NAME [--customer-key URI (--customer-token TOKEN | --customer-token-file FILE)\n"
+    "usage: ownkey tenant create NAME [--customer-key URI [--customer-token TOKEN | --customer-token-file FILE]\n"
     "                                 [--customer-cacert PEMFILE]] [--double] [--permanent] [--output json]\n"
     "\n"
     "Creates a tenant. With --customer-key its tenant key is wrapped by the customer's key (validated\n"
@@ -56,7 +58,7 @@ static const char SHOW_HELP[] =
     "\n" VAULT_COMMON_HELP;
 static const char LIST_HELP[] = "usage: ownkey tenant list [--output json]\n\nLists the tenants.\n\n" VAULT_COMMON_HELP;
 static const char SET_KEY_HELP[] =
-    "usage: ownkey tenant set-key NAME --customer-key URI (--customer-token TOKEN | --customer-token-file FILE)\n"
+    "usage: ownkey tenant set-key NAME --customer-key URI [--customer-token TOKEN | --customer-token-file FILE]\n"
     "                             [--customer-cacert PEMFILE] [--double] [--permanent] [--output json]\n"
     "\n"
     "Wraps the tenant key with a customer key (or another one). Only the tenant key is re-wrapped: this\n"
@@ -115,6 +117,13 @@ static int customer_option(customer_opts *co, int opt, const char *arg)
     }
 }
 
+/* A PKCS#11 ("pkcs11:") or KMIP ("kmip://") key URI carries its own credentials (module and PIN source;
+ * certificate paths): no customer token, no customer CA. */
+static int uri_self_contained(const char *uri)
+{
+    return strncmp(uri, "pkcs11:", 7) == 0 || strncmp(uri, "kmip://", 7) == 0;
+}
+
 static int customer_check(vault_args *va, const customer_opts *co, int required)
 {
     if (required && !co->uri)
@@ -127,6 +136,13 @@ static int customer_check(vault_args *va, const customer_opts *co, int required)
         if (co->token || co->token_file || co->cacert)
             return cli_usage_error(va->command, "--customer-token, --customer-token-file and --customer-cacert go "
                                                 "with --customer-key URI");
+        return EXIT_OK;
+    }
+    if (uri_self_contained(co->uri)) {
+        if (co->token || co->token_file || co->cacert)
+            return cli_usage_error(va->command, "--customer-token, --customer-token-file and --customer-cacert go "
+                                                "with a vault key URI only (a pkcs11: or kmip:// URI carries its own "
+                                                "credentials)");
         return EXIT_OK;
     }
     ok_vault_key_ref ref;
@@ -180,12 +196,19 @@ static void wipe_token(json_t *body)
     json_t *t = json_object_get(ck ? ck : body, "token");
     if (json_is_string(t))
         ok_zeroize((char *)json_string_value(t), json_string_length(t));
+    t = json_object_get(ck ? ck : body, "uri"); /* a pkcs11: URI may hold a pin-value */
+    if (json_is_string(t) && strncmp(json_string_value(t), "pkcs11:", 7) == 0)
+        ok_zeroize((char *)json_string_value(t), json_string_length(t));
 }
 
 /* Adds uri, token and ca_pem (the PEM file's contents) to obj. */
 static int customer_fill(const customer_opts *co, json_t *obj)
 {
     json_t *token;
+    if (uri_self_contained(co->uri)) {
+        json_object_set_new(obj, "uri", json_string(co->uri));
+        return EXIT_OK;
+    }
     int rc = customer_token(co, &token);
     if (rc != EXIT_OK)
         return rc;

@@ -2,7 +2,8 @@
  * serves, by role, the keys API (vault role, with the rotation scheduler alongside) and the data API
  * (data role: the data service in the same directory), plus the management API, over HTTPS until
  * SIGTERM/SIGINT. Thin: parses arguments and wires the vault, the data service, the API and the server
- * together. */
+ * together (and the pkcs11 provider into the vault, for a vault sealed by an HSM key, which serve keeps
+ * trying to unseal every --unseal-retry seconds until it is unsealed once). */
 #include <errno.h>
 #include <limits.h>
 #include <getopt.h>
@@ -19,14 +20,25 @@
 #include "http/api/api.h"
 #include "http/http.h"
 #include "ownkey/dataservice.h"
+#include "ownkey/provider.h"
 #include "ownkey/vault.h"
+#include "providers/pkcs11_hsm.h"
 
 static const char USAGE[] =
-    "usage: ownkeyd init --data-dir DIR [--dev | --shares N --threshold K | --passphrase-file F]\n"
+    "usage: ownkeyd init --data-dir DIR [--dev | --shares N --threshold K | --passphrase-file F |\n"
+    "                    --pkcs11 'pkcs11:token=T;object=K?module-path=M&pin-source=file:P']\n"
     "                    [--retention-days N] [--purge-protection] [--output text|json]\n"
     "       ownkeyd serve --data-dir DIR [--listen HOST:PORT] [--cert PEM --key PEM] [--threads N]\n"
     "                     [--challenge-resource URL] [--rotation-interval SECONDS]\n"
     "                     [--roles vault,data] [--key-cache-ttl SECONDS] [--probe-max-backoff SECONDS]\n"
+    "                     [--unseal-retry SECONDS] [--hsm 'pkcs11:token=T?module-path=M&pin-source=file:P']\n"
+    "\n"
+    "init --pkcs11: the master key is wrapped by that key inside the token (AES-KWP or RSA-OAEP) and the\n"
+    "vault unseals itself while the token is present; the URI is stored, so pin-value is refused (use\n"
+    "pin-source=file:PATH, read at each login). serve: a PKCS#11 vault whose token is absent starts sealed\n"
+    "and is retried every --unseal-retry seconds (default 5) until it unseals once; after an operator's\n"
+    "seal it stays sealed until 'ownkey operator unseal --auto'. serve --hsm: keys of type RSA-HSM, EC-HSM\n"
+    "and oct-HSM are made and used inside that token (non-extractable); without it they are refused.\n"
     "\n"
     "serve roles: vault = the keys API (/keys, /deletedkeys, /rng) and key rotation; data = the data API\n"
     "(/data/v1/, objects encrypted at rest under tenant keys, kept in DIR). Default: both. The management\n"
@@ -73,9 +85,9 @@ static int cmd_init(int argc, char **argv)
         {"shares", required_argument, NULL, 'n'}, {"threshold", required_argument, NULL, 'k'},
         {"passphrase-file", required_argument, NULL, 'p'}, {"output", required_argument, NULL, 'o'},
         {"retention-days", required_argument, NULL, 'r'}, {"purge-protection", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+        {"pkcs11", required_argument, NULL, 'H'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
-    const char *dir = NULL, *pass_file = NULL, *output = "text";
+    const char *dir = NULL, *pass_file = NULL, *output = "text", *pkcs11 = NULL;
     int dev = 0, c;
     ok_vault_init_params p = {0};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -88,20 +100,25 @@ static int cmd_init(int argc, char **argv)
         case 'o': output = optarg; break;
         case 'r': p.retention_days = (unsigned)atoi(optarg); break;
         case 'P': p.purge_protection = 1; break;
+        case 'H': pkcs11 = optarg; break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: return usage_error("bad option");
         }
     }
     if (!dir)
         return usage_error("--data-dir is required");
-    if (dev + (p.shares > 0) + (pass_file != NULL) != 1)
-        return usage_error("choose exactly one of --dev, --shares N --threshold K, --passphrase-file F");
+    if (dev + (p.shares > 0) + (pass_file != NULL) + (pkcs11 != NULL) != 1)
+        return usage_error("choose exactly one of --dev, --shares N --threshold K, --passphrase-file F, --pkcs11 URI");
     if (strcmp(output, "text") && strcmp(output, "json"))
         return usage_error("--output must be text or json");
     char *pass = NULL;
     size_t pass_len = 0;
     if (dev) {
         p.kind = OK_SEAL_DEV;
+    } else if (pkcs11) {
+        p.kind = OK_SEAL_PKCS11;
+        p.pkcs11_uri = pkcs11;
+        ok_vault_set_hsm_opener(ok_pkcs11_provider_open);
     } else if (p.shares) {
         p.kind = OK_SEAL_SHAMIR;
     } else {
@@ -120,7 +137,8 @@ static int cmd_init(int argc, char **argv)
     if (rc != OK_OK)
         return fail(rc);
     if (!strcmp(output, "json")) {
-        json_t *doc = json_pack("{s:s, s:s, s:s}", "data_dir", dir, "admin_identity", "admin", "admin_token", r.admin_token);
+        json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "data_dir", dir, "admin_identity", "admin", "admin_token",
+                            r.admin_token, "seal_kind", pkcs11 ? "pkcs11" : dev ? "dev" : p.shares ? "shamir" : "passphrase");
         if (r.share_count) {
             json_t *shares = json_array();
             for (size_t i = 0; i < r.share_count; i++)
@@ -135,6 +153,8 @@ static int cmd_init(int argc, char **argv)
         printf("Vault created in %s.\n\nAdmin token (shown once; store it safely):\n  %s\n", dir, r.admin_token);
         for (size_t i = 0; i < r.share_count; i++)
             printf("%sUnseal share %zu of %zu:\n  %s\n", i ? "" : "\nShares (any " , i + 1, r.share_count, r.shares[i]);
+        if (pkcs11)
+            printf("\nThe master key is wrapped by the PKCS#11 token key; the vault unseals itself while the token is present.\n");
         if (dev)
             printf("\nWARNING: --dev keeps the master key in %s/master.key beside the data. Never use it in production.\n", dir);
     }
@@ -144,6 +164,46 @@ static int cmd_init(int argc, char **argv)
 }
 
 /* ---- serve ----------------------------------------------------------------------------------------- */
+
+/* HSM auto-unseal: while a PKCS#11 vault is sealed because its token is absent (or its PIN file wrong),
+ * retry every `interval` seconds, logging each new reason once (the messages never hold the PIN). Stops
+ * once the vault is unsealed: a later seal is an operator's, which `ownkey operator unseal --auto` undoes. */
+typedef struct {
+    ok_vault *vault;
+    unsigned interval;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop;
+} unsealer;
+
+static void *unsealer_main(void *arg)
+{
+    unsealer *u = arg;
+    char last[256] = "";
+    pthread_mutex_lock(&u->lock);
+    while (!u->stop) {
+        ok_vault_status st;
+        ok_vault_get_status(u->vault, &st);
+        if (!st.sealed)
+            break;
+        if (strcmp(last, st.seal_error) != 0) {
+            fprintf(stderr, "ownkeyd: vault sealed: %s; retrying every %u s\n", st.seal_error, u->interval);
+            snprintf(last, sizeof last, "%s", st.seal_error);
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += u->interval;
+        pthread_cond_timedwait(&u->wake, &u->lock, &until);
+        if (u->stop)
+            break;
+        pthread_mutex_unlock(&u->lock);
+        if (ok_vault_unseal_auto(u->vault) == OK_OK)
+            fprintf(stderr, "ownkeyd: vault unsealed by its PKCS#11 token\n");
+        pthread_mutex_lock(&u->lock);
+    }
+    pthread_mutex_unlock(&u->lock);
+    return NULL;
+}
 
 typedef struct {
     ok_vault *vault;
@@ -241,11 +301,12 @@ static int cmd_serve(int argc, char **argv)
         {"threads", required_argument, NULL, 't'}, {"challenge-resource", required_argument, NULL, 'r'},
         {"rotation-interval", required_argument, NULL, 'i'}, {"roles", required_argument, NULL, 'R'},
         {"key-cache-ttl", required_argument, NULL, 'T'}, {"probe-max-backoff", required_argument, NULL, 'B'},
+        {"unseal-retry", required_argument, NULL, 'U'}, {"hsm", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
-    const char *dir = NULL, *listen = "127.0.0.1:8443", *cert = NULL, *key = NULL, *resource = NULL;
+    const char *dir = NULL, *listen = "127.0.0.1:8443", *cert = NULL, *key = NULL, *resource = NULL, *hsm = NULL;
     unsigned threads = 0, interval = 60, roles = ROLE_VAULT | ROLE_DATA;
-    int64_t key_cache_ttl = 3600, probe_max_backoff = 60;
+    int64_t key_cache_ttl = 3600, probe_max_backoff = 60, unseal_retry = 5;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -268,6 +329,11 @@ static int cmd_serve(int argc, char **argv)
             if (!(probe_max_backoff = parse_seconds(optarg)))
                 return usage_error("--probe-max-backoff must be a positive number of seconds");
             break;
+        case 'U':
+            if (!(unseal_retry = parse_seconds(optarg)))
+                return usage_error("--unseal-retry must be a positive number of seconds");
+            break;
+        case 'S': hsm = optarg; break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: return usage_error("bad option");
         }
@@ -292,9 +358,20 @@ static int cmd_serve(int argc, char **argv)
         key = key_path;
     }
     ok_vault *vault = NULL;
+    ok_vault_set_hsm_opener(ok_pkcs11_provider_open);
     ok_err rc = ok_vault_open(dir, &vault);
     if (rc != OK_OK)
         return fail(rc);
+    if (hsm) { /* HSM-backed keys: the token is wired into the vault here, the vault never links providers */
+        ok_vault_hsm *h = NULL;
+        rc = ok_pkcs11_hsm_open(hsm, &h);
+        if (rc == OK_OK)
+            rc = ok_vault_attach_hsm(vault, h);
+        if (rc != OK_OK) {
+            ok_vault_close(vault);
+            return fail(rc);
+        }
+    }
     ok_vault_status st;
     ok_vault_get_status(vault, &st);
     if (st.kind == OK_SEAL_DEV)
@@ -337,6 +414,11 @@ static int cmd_serve(int argc, char **argv)
     pthread_cond_init(&sched.wake, NULL);
     pthread_t sched_thread;
     int have_sched = (roles & ROLE_VAULT) && pthread_create(&sched_thread, NULL, scheduler_main, &sched) == 0;
+    unsealer unseal = {.vault = vault, .interval = (unsigned)unseal_retry};
+    pthread_mutex_init(&unseal.lock, NULL);
+    pthread_cond_init(&unseal.wake, NULL);
+    pthread_t unseal_thread;
+    int have_unsealer = st.kind == OK_SEAL_PKCS11 && pthread_create(&unseal_thread, NULL, unsealer_main, &unseal) == 0;
 
     fprintf(stderr, "ownkeyd: serving https://%s (vault %s, %s; roles %s)\n", listen, dir, st.sealed ? "sealed" : "unsealed",
             roles == (ROLE_VAULT | ROLE_DATA) ? "vault,data" : roles == ROLE_VAULT ? "vault" : "data");
@@ -351,6 +433,13 @@ static int cmd_serve(int argc, char **argv)
         pthread_cond_signal(&sched.wake);
         pthread_mutex_unlock(&sched.lock);
         pthread_join(sched_thread, NULL);
+    }
+    if (have_unsealer) {
+        pthread_mutex_lock(&unseal.lock);
+        unseal.stop = 1;
+        pthread_cond_signal(&unseal.wake);
+        pthread_mutex_unlock(&unseal.lock);
+        pthread_join(unseal_thread, NULL);
     }
     ok_ds_close(ds); /* before the vault, whose master key sealed its keys */
     ok_vault_close(vault);

@@ -13,8 +13,8 @@
 #define DS_CRED_AAD "ownkey-ds-cred|"    /* + tenant uuid */
 
 /* Why a tenant is locked, or why a customer key was refused: a code the API shows ("KeyDisabled",
- * "KeyExpired", "KeyNotFound", "Forbidden", "VaultUnreachable", "VaultSealed", "KeyInvalid") and a
- * sentence. Never a key or a token. */
+ * "KeyExpired", "KeyNotFound", "Forbidden", "VaultUnreachable", "VaultSealed", "KeyUnreachable" (a PKCS#11
+ * token or KMIP server), "KeyInvalid") and a sentence. Never a key, a token or a PIN. */
 typedef struct {
     char code[64];
     char text[OK_DS_REASON_MAX + 1];
@@ -28,7 +28,8 @@ typedef struct {
     int has_srk;
     uint8_t srk_wrap[DS_SRK_BLOB_LEN];
     int has_cust;
-    ok_edk cust;                         /* provider "vault", key id = versionless URL, version, alg, ct */
+    ok_edk cust;                         /* the provider's EDK: "vault" (key id = versionless URL, version),
+                                          * "pkcs11" or "kmip" (version ""); alg, ct */
 } ds_wrapped_tk;
 
 void ds_wrapped_tk_clear(ds_wrapped_tk *w);
@@ -88,17 +89,40 @@ ok_err ds_root_wrap_tk(ok_ds *ds, ok_ds_key_source source, ok_provider *prov, co
 ok_err ds_root_unwrap_tk(ok_ds *ds, ok_provider *prov, const char *uuid, const ds_wrapped_tk *w,
                          uint8_t tk[DS_TK_LEN], ds_reason *why);
 
-/* The customer's credential {token, ca_pem}, sealed under the vault (aad DS_CRED_AAD uuid). */
+/* The customer's credential, sealed under the vault (aad DS_CRED_AAD uuid): {token, ca_pem} for a vault
+ * key, the full URI (which may hold a pin-value) for a PKCS#11 or KMIP key. */
 ok_err ds_cred_seal(ok_ds *ds, const char *uuid, const ok_ds_customer_key *key, uint8_t **blob, size_t *len);
-/* A provider for the tenant's customer key from its sealed credential. OK_ERR_SEALED when sealed. */
+/* A provider for the tenant's customer key from its sealed credential (uri: the row's, as shown).
+ * OK_ERR_SEALED when sealed; on another failure *why names it (the key's holder unreachable, ...). */
 ok_err ds_cust_open_sealed(ok_ds *ds, const char *uuid, const char *uri, const uint8_t *cred, size_t cred_len,
-                           ok_provider **out);
-/* Looks the key up (a root call) and checks that it can serve: enabled, in its validity window, RSA or
- * oct, wrapKey and unwrapKey allowed. version (may be NULL) gets the version the key's URI names now. */
+                           ok_provider **out, ds_reason *why);
+/* For a vault key: looks the key up (a root call) and checks that it can serve: enabled, in its validity
+ * window, RSA or oct, wrapKey and unwrapKey allowed; version (may be NULL) gets the version the key's URI
+ * names now. A PKCS#11 or KMIP key has no lookup: OK, version "" (its unwrap is the check). */
 ok_err ds_cust_verify_key(ok_ds *ds, ok_provider *prov, char version[65], ds_reason *why);
-/* A new customer key: the URI parses, the token is there, the key is usable (ds_cust_verify_key) and a
- * test wrap + unwrap of random bytes works. OK_ERR_KEY with a precise message otherwise. */
+/* A new customer key: the URI parses, the token is there (vault keys), the key is usable
+ * (ds_cust_verify_key) and a test wrap + unwrap of random bytes works. OK_ERR_KEY with a precise message
+ * otherwise. */
 ok_err ds_cust_validate(ok_ds *ds, const ok_ds_customer_key *key, ok_provider **out);
+
+/* ---- hyok_keys.c: PKCS#11 and KMIP customer keys --------------------------------------------------------- */
+typedef enum { DS_CUST_VAULT = 0, DS_CUST_PKCS11 = 1, DS_CUST_KMIP = 2 } ds_cust_kind;
+/* By the URI's (or an EDK key id's) scheme: "pkcs11:", "kmip://", else a vault key. */
+ds_cust_kind ds_cust_kind_of(const char *uri);
+/* The EDK provider name for a stored key id. */
+const char *ds_cust_provider_name(const char *key_id);
+/* The URI as the tenant row stores and shows it: a PKCS#11 URI without pin-value. */
+ok_err ds_cust_public_uri(const char *uri, char *out, size_t cap);
+/* OK_ERR_KEY naming what a PKCS#11 (module-path, PIN) or KMIP (cert, key, ca) URI lacks. */
+ok_err ds_hyok_check_uri(const char *uri);
+/* Opens the provider for a full PKCS#11 or KMIP URI. */
+ok_err ds_hyok_open(const char *uri, ok_provider **out);
+/* Names a failed call (what: "wrap", "unwrap", "open") to the key `name` as a lock reason. */
+void ds_hyok_classify(ds_cust_kind kind, ok_err rc, const char *what, const char *name, ds_reason *why);
+/* The credential: encode the full URI; recognize and open an unsealed one (checked against public_uri). */
+ok_err ds_hyok_cred_encode(const char *uri, ok_buf *b);
+int ds_hyok_cred_is(const uint8_t *p, size_t n);
+ok_err ds_hyok_cred_open(const uint8_t *p, size_t n, const char *public_uri, ok_provider **out);
 
 /* ---- tenants.c ------------------------------------------------------------------------------------------ */
 typedef struct {

@@ -5,7 +5,8 @@
  *             64-byte blob);
  *   customer  a key in the customer's vault, reached through the `vault` provider with the credential the
  *             customer gave (sealed under the master key per tenant), whose failures are named as lock
- *             reasons from the code the customer's vault answered.
+ *             reasons from the code the customer's vault answered; or a key in a PKCS#11 token or on a
+ *             KMIP server (hyok_keys.c opens those and names their failures), used the same way.
  * Every call to a root key counts in ds->root_calls. Owns no cache of tenant keys and no lock state
  * (tenant_keys.c, tenant_lock.c). */
 #include <stdarg.h>
@@ -239,10 +240,41 @@ static void classify(ok_err rc, const char *what, const char *url, ds_reason *wh
     }
 }
 
-/* Counts the requests a customer call sent as root calls. */
+/* Which kind of customer key a provider is: the data service opens only these three. */
+static ds_cust_kind prov_kind(const ok_provider *prov)
+{
+    if (ok_kmip_provider_uid(prov) != NULL)
+        return DS_CUST_KMIP;
+    return ok_vault_provider_key_url(prov)[0] != '\0' ? DS_CUST_VAULT : DS_CUST_PKCS11;
+}
+
+/* The key's name for messages: a vault key's URL, else the provider's own description (no PIN). */
+static const char *prov_name(const ok_provider *prov, char *buf, size_t cap)
+{
+    if (prov_kind(prov) == DS_CUST_VAULT)
+        return ok_vault_provider_key_url(prov);
+    if (ok_provider_describe(prov, buf, cap) != OK_OK)
+        snprintf(buf, cap, "(customer key)");
+    return buf;
+}
+
+/* Counts a customer call as root calls: the requests a vault provider sent, else one. */
 static void count_calls(ok_ds *ds, const ok_provider *prov, uint64_t before)
 {
-    atomic_fetch_add(&ds->root_calls, ok_vault_provider_requests(prov) - before);
+    if (prov_kind(prov) == DS_CUST_VAULT)
+        atomic_fetch_add(&ds->root_calls, ok_vault_provider_requests(prov) - before);
+    else
+        atomic_fetch_add(&ds->root_calls, 1);
+}
+
+static void cust_classify(const ok_provider *prov, ok_err rc, const char *what, ds_reason *why)
+{
+    char name[OK_DS_KEY_URI_MAX + 64];
+    ds_cust_kind kind = prov_kind(prov);
+    if (kind == DS_CUST_VAULT)
+        classify(rc, what, ok_vault_provider_key_url(prov), why);
+    else
+        ds_hyok_classify(kind, rc, what, prov_name(prov, name, sizeof name), why);
 }
 
 static ok_err cust_wrap(ok_ds *ds, ok_provider *prov, const uint8_t *in, size_t len, ok_edk *out, ds_reason *why)
@@ -251,7 +283,7 @@ static ok_err cust_wrap(ok_ds *ds, ok_provider *prov, const uint8_t *in, size_t 
     ok_err rc = ok_provider_wrap(prov, in, len, out);
     count_calls(ds, prov, before);
     if (rc != OK_OK)
-        classify(rc, "wrapKey", ok_vault_provider_key_url(prov), why);
+        cust_classify(prov, rc, "wrapKey", why);
     return rc;
 }
 
@@ -263,7 +295,7 @@ static ok_err cust_unwrap(ok_ds *ds, ok_provider *prov, const ok_edk *edk, uint8
     if (rc == OK_ERR_NO_RECIPIENT)
         rc = ok_fail(OK_ERR_KEY, "the tenant key is wrapped by %s, not by the configured key", edk->key_id);
     if (rc != OK_OK)
-        classify(rc, "unwrapKey", ok_vault_provider_key_url(prov), why);
+        cust_classify(prov, rc, "unwrapKey", why);
     return rc;
 }
 
@@ -339,6 +371,15 @@ ok_err ds_cred_seal(ok_ds *ds, const char *uuid, const ok_ds_customer_key *key, 
     ok_buf b;
     ok_err rc;
 
+    if (ds_cust_kind_of(key->uri) != DS_CUST_VAULT) {
+        ok_buf_init(&b, 0);
+        rc = ds_hyok_cred_encode(key->uri, &b);
+        cred_aad(uuid, aad);
+        if (rc == OK_OK)
+            rc = ok_vault_wrap_secret(ds->vault, aad, b.data, b.len, blob, len);
+        ok_buf_free(&b); /* zeroizes the URI and any PIN in it */
+        return rc;
+    }
     if (tl == 0 || tl > CRED_TOKEN_MAX || cl > CRED_CA_MAX)
         return ok_fail(OK_ERR_INVALID_ARG, "the customer key's token (1..%d bytes) or CA (up to %u bytes) is out of range",
                        CRED_TOKEN_MAX, CRED_CA_MAX);
@@ -392,7 +433,7 @@ static ok_err open_provider(const char *uri, const char *token, const char *ca_p
 }
 
 ok_err ds_cust_open_sealed(ok_ds *ds, const char *uuid, const char *uri, const uint8_t *cred, size_t cred_len,
-                           ok_provider **out)
+                           ok_provider **out, ds_reason *why)
 {
     uint8_t *plain = NULL;
     size_t n = 0, token_size = 0;
@@ -404,6 +445,15 @@ ok_err ds_cust_open_sealed(ok_ds *ds, const char *uuid, const char *uri, const u
         return ok_fail(OK_ERR_FORMAT, "data.db: a customer-keyed tenant has no key URI or credential");
     cred_aad(uuid, aad);
     OK_GUARD(ok_vault_unwrap_secret(ds->vault, aad, cred, cred_len, &plain, &n));
+    if (ds_cust_kind_of(uri) != DS_CUST_VAULT || ds_hyok_cred_is(plain, n)) {
+        rc = ds_cust_kind_of(uri) != DS_CUST_VAULT && ds_hyok_cred_is(plain, n)
+                 ? ds_hyok_cred_open(plain, n, uri, out)
+                 : ok_fail(OK_ERR_FORMAT, "data.db: the customer credential does not match key %s", uri);
+        ok_secure_free(plain, n);
+        if (rc != OK_OK && rc != OK_ERR_FORMAT && rc != OK_ERR_NOMEM)
+            ds_hyok_classify(ds_cust_kind_of(uri), rc, "open", uri, why);
+        return rc;
+    }
     rc = cred_parse(plain, n, &token, &token_size, &ca);
     ok_secure_free(plain, n);
     OK_GUARD(rc);
@@ -422,6 +472,11 @@ static int kty_wraps(const char *kty)
 
 ok_err ds_cust_verify_key(ok_ds *ds, ok_provider *prov, char version[65], ds_reason *why)
 {
+    if (prov_kind(prov) != DS_CUST_VAULT) {
+        if (version != NULL)
+            version[0] = '\0';
+        return OK_OK; /* no lookup: the token or server refuses an unusable key at unwrap */
+    }
     const char *url = ok_vault_provider_key_url(prov);
     uint64_t before = ok_vault_provider_requests(prov);
     int64_t now = ds_now();
@@ -472,14 +527,54 @@ static ok_err test_round_trip(ok_ds *ds, ok_provider *prov, ds_reason *why)
     if (rc == OK_OK)
         rc = cust_unwrap(ds, prov, &edk, back, sizeof back, why);
     if (rc == OK_OK && !ok_ct_equal(probe, back, sizeof probe)) {
+        char name[OK_DS_KEY_URI_MAX + 64];
         reason_set(why, "KeyInvalid", "a test wrap and unwrap through %s did not give back the same bytes",
-                   ok_vault_provider_key_url(prov));
+                   prov_name(prov, name, sizeof name));
         rc = ok_fail(OK_ERR_KEY, "test unwrap mismatch");
     }
     ok_edk_clear(&edk);
     ok_zeroize(probe, sizeof probe);
     ok_zeroize(back, sizeof back);
     return rc;
+}
+
+/* A PKCS#11 or KMIP key: the URI carries everything (no token, no CA); opened, then a test round trip. */
+static ok_err hyok_validate(ok_ds *ds, const ok_ds_customer_key *key, ok_provider **out)
+{
+    char shown[OK_DS_KEY_URI_MAX + 1];
+    ok_provider *prov = NULL;
+    ds_reason why = {"", ""};
+    ok_err rc;
+
+    if (strlen(key->uri) > OK_DS_KEY_URI_MAX || ds_cust_public_uri(key->uri, shown, sizeof shown) != OK_OK)
+        return ok_fail(OK_ERR_KEY, "the customer key URI is longer than %d characters", OK_DS_KEY_URI_MAX);
+    if ((key->token && key->token[0]) || (key->ca_pem && key->ca_pem[0]))
+        return ok_fail(OK_ERR_KEY, "customer key %s: a token or CA goes with a vault key only (a %s URI carries "
+                       "its own credentials)", shown, ds_cust_kind_of(key->uri) == DS_CUST_PKCS11 ? "PKCS#11" : "KMIP");
+    rc = ds_hyok_check_uri(key->uri);
+    if (rc != OK_OK) {
+        char msg[OK_DS_REASON_MAX + 1];
+        snprintf(msg, sizeof msg, "%s", ok_err_message()); /* ok_fail formats into the message's buffer */
+        return ok_fail(OK_ERR_KEY, "customer key %s: %s", shown, msg);
+    }
+    rc = ds_hyok_open(key->uri, &prov);
+    if (rc == OK_ERR_NOMEM)
+        return rc;
+    if (rc != OK_OK) {
+        ds_hyok_classify(ds_cust_kind_of(key->uri), rc, "open", shown, &why);
+        return ok_fail(OK_ERR_KEY, "%s (%s)", why.text, why.code);
+    }
+    rc = test_round_trip(ds, prov, &why);
+    if (rc != OK_OK) {
+        ok_provider_free(prov);
+        if (rc == OK_ERR_NOMEM)
+            return rc;
+        if (why.text[0] == '\0')
+            snprintf(why.text, sizeof why.text, "%s", ok_err_message());
+        return ok_fail(OK_ERR_KEY, "%s (%s)", why.text, why.code[0] ? why.code : "KeyInvalid");
+    }
+    *out = prov;
+    return OK_OK;
 }
 
 ok_err ds_cust_validate(ok_ds *ds, const ok_ds_customer_key *key, ok_provider **out)
@@ -490,6 +585,8 @@ ok_err ds_cust_validate(ok_ds *ds, const ok_ds_customer_key *key, ok_provider **
     ok_err rc;
 
     *out = NULL;
+    if (key != NULL && key->uri != NULL && ds_cust_kind_of(key->uri) != DS_CUST_VAULT)
+        return hyok_validate(ds, key, out);
     if (key == NULL || key->uri == NULL || strlen(key->uri) > OK_DS_KEY_URI_MAX ||
         ok_vault_key_ref_parse(key->uri, &ref) != OK_OK)
         return ok_fail(OK_ERR_KEY, "the customer key URI must be https://HOST[:PORT]/keys/NAME[/VERSION] (at most %d characters)",

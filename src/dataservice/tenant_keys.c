@@ -261,7 +261,7 @@ static ok_err wrapped_row(void *ctx, const ok_val *c, size_t n)
     if (c[6].type == OK_VAL_BLOB) {
         if (c[3].type != OK_VAL_TEXT || c[4].type != OK_VAL_TEXT || c[5].type != OK_VAL_TEXT)
             return ok_fail(OK_ERR_FORMAT, "data.db: a tenant key's customer layer is malformed");
-        OK_GUARD(ok_edk_set(&w->cust, OK_PROVIDER_VAULT, c[3].s, c[4].s, c[5].s, c[6].b, c[6].len));
+        OK_GUARD(ok_edk_set(&w->cust, ds_cust_provider_name(c[3].s), c[3].s, c[4].s, c[5].s, c[6].b, c[6].len));
         w->has_cust = 1;
     }
     return OK_OK;
@@ -318,8 +318,8 @@ ok_err ds_entry_provider(ok_ds *ds, ds_tenant_entry *e, const ds_tenant_row *row
         return OK_OK;
     ok_provider_free(e->prov);
     e->prov = NULL;
-    ok_err rc = ds_cust_open_sealed(ds, row->uuid, row->customer_uri, row->cred, row->cred_len, &e->prov);
-    if (rc != OK_OK && rc != OK_ERR_SEALED && rc != OK_ERR_NOMEM) {
+    ok_err rc = ds_cust_open_sealed(ds, row->uuid, row->customer_uri, row->cred, row->cred_len, &e->prov, why);
+    if (rc != OK_OK && rc != OK_ERR_SEALED && rc != OK_ERR_NOMEM && why->code[0] == '\0') {
         snprintf(why->code, sizeof why->code, "KeyInvalid");
         snprintf(why->text, sizeof why->text, "the stored customer key credential does not open: %s", ok_err_message());
     }
@@ -428,6 +428,10 @@ ok_err ds_entry_refresh(ok_ds *ds, ds_tenant_entry *e, uint64_t epoch)
     }
     if (rc == OK_OK)
         rc = refresh_rows(ds, e, &row, epoch, &why);
+    if (rc != OK_OK && e->prov != NULL && ds_cust_kind_of(row.customer_uri) == DS_CUST_KMIP) {
+        ok_provider_free(e->prov); /* the next probe connects afresh (a restarted server) */
+        e->prov = NULL;
+    }
     ds_tenant_row_clear(&row);
     if (rc == OK_OK || rc == OK_ERR_SEALED || rc == OK_ERR_NOMEM || why.code[0] == '\0')
         return rc;

@@ -89,7 +89,7 @@ static ok_err current_kid(ok_ds *ds, const ds_tenant_row *row, char *out, size_t
                                      p, 2, kid_cb, &k);
     out[0] = '\0';
     if (rc == OK_OK && k.key_id != NULL && k.version != NULL)
-        snprintf(out, len, "%s/%s", k.key_id, k.version);
+        snprintf(out, len, "%s%s%s", k.key_id, k.version[0] ? "/" : "", k.version); /* PKCS#11, KMIP: no version */
     free(k.key_id);
     free(k.version);
     return rc;
@@ -180,6 +180,7 @@ ok_err ok_ds_tenant_create(ok_ds *ds, const char *name, const ok_ds_tenant_setti
 {
     ds_tenant_row row;
     ok_provider *prov = NULL;
+    char shown[OK_DS_KEY_URI_MAX + 1];
     ok_err rc;
 
     if (ds == NULL)
@@ -204,7 +205,8 @@ ok_err ok_ds_tenant_create(ok_ds *ds, const char *name, const ok_ds_tenant_setti
         OK_GUARD(ds_cust_validate(ds, s->customer, &prov));
         row.source = s->double_encryption ? OK_DS_KEYS_DOUBLE : OK_DS_KEYS_CUSTOMER;
         row.permanent = s->permanent != 0;
-        row.customer_uri = strdup(s->customer->uri);
+        OK_GUARD_GOTO(rc, ds_cust_public_uri(s->customer->uri, shown, sizeof shown), fail); /* no pin-value */
+        row.customer_uri = strdup(shown);
         if (row.customer_uri == NULL) {
             rc = ok_fail(OK_ERR_NOMEM, "out of memory");
             goto fail;
@@ -232,6 +234,7 @@ ok_err ok_ds_tenant_set_key(ok_ds *ds, const char *name, const ok_ds_tenant_sett
     ok_provider *prov = NULL;
     uint8_t *cred = NULL;
     size_t cred_len = 0;
+    char shown[OK_DS_KEY_URI_MAX + 1];
     ok_err rc;
 
     if (ds == NULL)
@@ -243,8 +246,9 @@ ok_err ok_ds_tenant_set_key(ok_ds *ds, const char *name, const ok_ds_tenant_sett
     OK_GUARD(ds_tenant_row_load(ds, name, &row));
     OK_GUARD_GOTO(rc, ds_cust_validate(ds, s->customer, &prov), done);
     OK_GUARD_GOTO(rc, ds_cred_seal(ds, row.uuid, s->customer, &cred, &cred_len), done);
+    OK_GUARD_GOTO(rc, ds_cust_public_uri(s->customer->uri, shown, sizeof shown), done); /* no pin-value */
     rc = ds_keys_change_root(ds, name, s->double_encryption ? OK_DS_KEYS_DOUBLE : OK_DS_KEYS_CUSTOMER,
-                             row.permanent || s->permanent, s->customer->uri, cred, cred_len, prov);
+                             row.permanent || s->permanent, shown, cred, cred_len, prov);
     prov = NULL;
 done:
     ok_provider_free(prov);

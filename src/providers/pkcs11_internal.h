@@ -43,6 +43,9 @@ typedef struct ok_p11_token ok_p11_token;
  * in with the PIN (re-read from pin-source at every login), finds the key (object label / id, type).
  * The URI must name a token (token= or serial=) and an object (object= or id=). */
 ok_err ok_p11_token_open(const ok_p11_uri *uri, ok_p11_token **out);
+/* The same for a token with no one key (the vault's HSM-backed keys, pkcs11_hsm.c): the URI names a token
+ * and no object; the lease's handles are CK_INVALID_HANDLE. */
+ok_err ok_p11_token_open_keyless(const ok_p11_uri *uri, ok_p11_token **out);
 void ok_p11_token_close(ok_p11_token *t);
 ok_p11_key_kind ok_p11_token_key_kind(const ok_p11_token *t);
 /* The label of the token as the URI gives it (for messages). */

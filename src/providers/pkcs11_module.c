@@ -2,8 +2,9 @@
  * CKF_OS_LOCKING_OK; refcounted per path), the CK_RV -> ok_err mapping, and tokens: the slot found by
  * label/serial, one login per token, a pool of sessions so concurrent wraps do not serialise, and the key
  * objects found by label/id and class. A token that was removed, re-inserted or logged out is reconnected
- * on the next call (new sessions, new login with the PIN re-read, objects found again). Owns no mechanism:
- * pkcs11_provider.c does the wrapping. Never logs or reports the PIN. */
+ * on the next call (new sessions, new login with the PIN re-read, objects found again); a "keyless" token
+ * (HSM-backed vault keys) logs in without looking for a key. Owns no mechanism: pkcs11_provider.c does the
+ * wrapping, pkcs11_hsm.c the vault's HSM keys. Never logs or reports the PIN. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -222,6 +223,7 @@ struct ok_p11_token {
     CK_FUNCTION_LIST *f;
     ok_p11_uri uri; /* owned copy of what matters: token attributes, object, id, type, pin */
     ok_p11_key_kind kind;
+    int keyless;    /* opened for HSM-backed keys (pkcs11_hsm.c): no one key to find at connect */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int connected;
@@ -381,7 +383,9 @@ static void disconnect(ok_p11_token *t, int close_sessions)
 
 static ok_err open_session(ok_p11_token *t, CK_SESSION_HANDLE *s)
 {
-    CK_RV rv = t->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, s);
+    /* HSM-backed keys make and destroy token objects: read-write sessions */
+    CK_FLAGS flags = CKF_SERIAL_SESSION | (t->keyless ? CKF_RW_SESSION : 0);
+    CK_RV rv = t->f->C_OpenSession(t->slot, flags, NULL, NULL, s);
     if (rv != CKR_OK) {
         t->absent = rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED || rv == CKR_SLOT_ID_INVALID;
         char what[160];
@@ -404,7 +408,7 @@ static ok_err connect_token(ok_p11_token *t, unsigned epoch)
     CK_SESSION_HANDLE s;
     OK_GUARD(open_session(t, &s));
     ok_err rc = login(t, s);
-    if (rc == OK_OK)
+    if (rc == OK_OK && !t->keyless)
         rc = find_key(t, s);
     if (rc != OK_OK) {
         t->f->C_CloseSession(s);
@@ -538,11 +542,26 @@ static ok_err copy_uri(const ok_p11_uri *u, ok_p11_uri *c)
     return OK_OK;
 }
 
+static ok_err token_open(const ok_p11_uri *uri, int keyless, ok_p11_token **out);
+
 ok_err ok_p11_token_open(const ok_p11_uri *uri, ok_p11_token **out)
+{
+    return token_open(uri, 0, out);
+}
+
+ok_err ok_p11_token_open_keyless(const ok_p11_uri *uri, ok_p11_token **out)
+{
+    return token_open(uri, 1, out);
+}
+
+static ok_err token_open(const ok_p11_uri *uri, int keyless, ok_p11_token **out)
 {
     if (!uri->token && !uri->serial)
         return ok_fail(OK_ERR_INVALID_ARG, "pkcs11 URI names no token (token= or serial=)");
-    if (!uri->object && !uri->has_id)
+    if (keyless && (uri->object || uri->has_id))
+        return ok_fail(OK_ERR_INVALID_ARG, "the HSM URI names a token only (no object= or id=): the vault names "
+                                           "its keys' objects itself");
+    if (!keyless && !uri->object && !uri->has_id)
         return ok_fail(OK_ERR_INVALID_ARG, "pkcs11 URI names no key (object= or id=)");
     if (uri->type == OK_P11_TYPE_CERT || uri->type == OK_P11_TYPE_DATA)
         return ok_fail(OK_ERR_KEY, "pkcs11 URI: type=cert and type=data objects cannot wrap data keys");
@@ -552,6 +571,7 @@ ok_err ok_p11_token_open(const ok_p11_uri *uri, ok_p11_token **out)
     ok_p11_token *t = calloc(1, sizeof *t);
     if (!t)
         return ok_fail(OK_ERR_NOMEM, "out of memory");
+    t->keyless = keyless;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
     ok_err rc = copy_uri(uri, &t->uri);

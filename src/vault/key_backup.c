@@ -168,6 +168,13 @@ ok_err ok_vault_key_backup(ok_vault *v, const char *name, uint8_t **blob, size_t
     ok_buf_init(&inner, BACKUP_MAX - HEADER_LEN - OK_GCM_TAG_LEN);
     OK_GUARD_GOTO(rc, ok_seal_read_begin(v), out);
     rc = build_inner(v, name, &inner);
+    if (rc == OK_OK) {
+        /* An HSM key's material never leaves the token, so there is nothing a backup could carry. */
+        int64_t hsm_versions = 0;
+        rc = ok_key_hsm_scan(v, name, 0, &hsm_versions);
+        if (rc == OK_OK && hsm_versions > 0)
+            rc = ok_fail(OK_ERR_INVALID_ARG, "HSM-backed keys cannot be backed up");
+    }
     if (rc == OK_OK)
         rc = seal_blob(v, &inner, blob, len);
     ok_seal_read_end(v);

@@ -157,6 +157,8 @@ static ok_err purge_locked(ok_vault *v, const char *name)
     OK_GUARD_GOTO(rc, read_state(s, name, &ds), fail);
     OK_GUARD_GOTO(rc, need_deleted(&ds, name), fail);
     OK_GUARD_GOTO(rc, purge_allowed(s, name, &ds), fail);
+    /* HSM-backed versions: their token objects go first; a failure leaves the key deleted, purgeable again. */
+    OK_GUARD_GOTO(rc, ok_key_hsm_scan(v, name, 1, NULL), fail);
     /* key_versions and key_notifications follow by ON DELETE CASCADE; secure_delete zeroes the freed pages */
     OK_GUARD_GOTO(rc, s->vt->exec(s, "DELETE FROM keys WHERE name = ?", p, 1, NULL), fail);
     OK_GUARD(s->vt->commit(s));

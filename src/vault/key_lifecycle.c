@@ -44,6 +44,16 @@ static ok_err build_row(ok_vault *v, const char *name, const char *version, cons
         return ok_fail(OK_ERR_NOMEM, "tags");
     if (m->pkey != NULL)
         OK_GUARD(ok_pkey_public_der(m->pkey, &r->public_der, &r->public_len));
+    if (m->hsm) {
+        /* No material leaves the token: the row holds the token object's label (not secret). */
+        char label[OK_HSM_LABEL_MAX];
+        ok_key_hsm_label(name, version, label);
+        r->sealed_len = strlen(label);
+        if ((r->sealed = malloc(r->sealed_len)) == NULL)
+            return ok_fail(OK_ERR_NOMEM, "key row");
+        memcpy(r->sealed, label, r->sealed_len);
+        return OK_OK;
+    }
     return ok_key_material_seal(v, name, version, m, &r->sealed, &r->sealed_len);
 }
 
@@ -92,7 +102,10 @@ static ok_err add_version(ok_vault *v, const char *name, const ok_key_material *
     new_row r;
     ok_err rc;
 
-    OK_GUARD(ok_key_new_version(version));
+    if (m->hsm)
+        memcpy(version, m->hsm_version, sizeof version);
+    else
+        OK_GUARD(ok_key_new_version(version));
     OK_GUARD_GOTO(rc, build_row(v, name, version, m, attrs, exp_default, &r), done);
     if (r.nbf != 0 && r.exp != 0 && r.exp <= r.nbf) {
         rc = ok_fail(OK_ERR_INVALID_ARG, "exp must come after nbf");
@@ -102,20 +115,20 @@ static ok_err add_version(ok_vault *v, const char *name, const ok_key_material *
     OK_GUARD_GOTO(rc, claim_name(s, name, now, &ordinal), rollback);
     if (blob_id != NULL)
         OK_GUARD_GOTO(rc, ok_byok_claim(s, blob_id, kek_kid, name, version, now), rollback);
-    ok_val p[15] = {
+    ok_val p[16] = {
         OK_VTEXT(name),    OK_VTEXT(version), OK_VINT(ordinal),   OK_VINT(m->kty),
         OK_VINT(m->bits),  OK_VINT(m->kty == OK_KTY_EC ? m->curve : 0),  OK_VINT(r.ops),
         OK_VINT(r.enabled), OK_VINT(r.nbf),   OK_VINT(r.exp),     OK_VINT(now),
         OK_VINT(now),      OK_VTEXT(r.tags_json),
         r.public_der ? OK_VBLOB(r.public_der, r.public_len) : OK_VNULL,
-        OK_VBLOB(r.sealed, r.sealed_len),
+        OK_VBLOB(r.sealed, r.sealed_len), OK_VINT(m->hsm != 0),
     };
     OK_GUARD_GOTO(rc,
                   s->vt->exec(s,
                               "INSERT INTO key_versions(name, version, ordinal, kty, bits, curve, ops, enabled, nbf, "
-                              "exp, created, updated, tags, public_der, material) "
-                              "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              p, 15, NULL),
+                              "exp, created, updated, tags, public_der, material, hsm) "
+                              "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              p, 16, NULL),
                   rollback);
     OK_GUARD_GOTO(rc, s->vt->commit(s), rollback);
     if (out != NULL)
@@ -203,8 +216,13 @@ ok_err ok_vault_key_create(ok_vault *v, const char *name, const ok_key_spec *spe
     if (spec->attrs.has_ops)
         OK_GUARD(ok_key_check_ops_for(spec->kty, spec->attrs.ops));
     OK_GUARD(require_unsealed(v));
-    OK_GUARD(ok_key_material_generate(spec->kty, bits, curve, &m));
+    if (spec->hsm)
+        OK_GUARD(ok_key_hsm_generate(v, name, spec->kty, bits, curve, &m));
+    else
+        OK_GUARD(ok_key_material_generate(spec->kty, bits, curve, &m));
     rc = add_locked(v, name, &m, &spec->attrs, out);
+    if (rc != OK_OK && m.hsm)
+        (void)ok_key_hsm_destroy(v, name, m.hsm_version); /* no row names it: do not leave it in the token */
     ok_key_material_clear(&m);
     return rc;
 }
@@ -324,7 +342,10 @@ ok_err ok_key_rotate_locked(ok_vault *v, const char *name, ok_key_info *out)
 
     OK_GUARD(ok_key_load(v, OK_KEYS_LIVE, name, NULL, &latest));
     OK_GUARD_GOTO(rc, ok_rotation_expiry(v->store, name, &expiry), done);
-    OK_GUARD_GOTO(rc, ok_key_material_generate(latest.kty, latest.bits, latest.curve, &m), done);
+    if (latest.hsm) /* an HSM key rotates to a new object in the token */
+        OK_GUARD_GOTO(rc, ok_key_hsm_generate(v, name, latest.kty, latest.bits, latest.curve, &m), done);
+    else
+        OK_GUARD_GOTO(rc, ok_key_material_generate(latest.kty, latest.bits, latest.curve, &m), done);
     memset(&attrs, 0, sizeof attrs);
     attrs.has_ops = 1;
     attrs.ops = latest.ops;
@@ -332,6 +353,8 @@ ok_err ok_key_rotate_locked(ok_vault *v, const char *name, ok_key_info *out)
     attrs.tags = latest.tags;
     attrs.tag_count = latest.tag_count;
     rc = ok_key_add_version(v, name, &m, &attrs, expiry > 0 ? ok_vault_now() + expiry : 0, out);
+    if (rc != OK_OK && m.hsm)
+        (void)ok_key_hsm_destroy(v, name, m.hsm_version);
     ok_key_material_clear(&m);
 done:
     ok_key_info_clear(&latest);

@@ -69,7 +69,7 @@ typedef struct {
     char version[OK_KEY_VERSION_LEN + 1];
     ok_kty kty;
     unsigned bits, ops;
-    int enabled;
+    int enabled, hsm;
     int64_t nbf, exp;
 } op_key;
 
@@ -77,9 +77,9 @@ static ok_err op_key_row(void *ctx, const ok_val *c, size_t n)
 {
     op_key *k = ctx;
 
-    if (n != 7 || c[0].type != OK_VAL_TEXT || c[0].len != OK_KEY_VERSION_LEN)
+    if (n != 8 || c[0].type != OK_VAL_TEXT || c[0].len != OK_KEY_VERSION_LEN)
         return ok_fail(OK_ERR_FORMAT, "a stored key row is malformed");
-    for (size_t i = 1; i < 7; i++) {
+    for (size_t i = 1; i < 8; i++) {
         if (c[i].type != OK_VAL_INT)
             return ok_fail(OK_ERR_FORMAT, "a stored key row is malformed");
     }
@@ -90,6 +90,7 @@ static ok_err op_key_row(void *ctx, const ok_val *c, size_t n)
     k->enabled = c[4].i != 0;
     k->nbf = c[5].i;
     k->exp = c[6].i;
+    k->hsm = c[7].i != 0;
     return OK_OK;
 }
 
@@ -103,14 +104,14 @@ static ok_err load_op_key(ok_vault *v, const char *name, const char *version, op
     if (given) {
         ok_val p[2] = {OK_VTEXT(name), OK_VTEXT(version)};
         OK_GUARD(v->store->vt->query(v->store,
-                                     "SELECT v.version, v.kty, v.bits, v.ops, v.enabled, v.nbf, v.exp"
+                                     "SELECT v.version, v.kty, v.bits, v.ops, v.enabled, v.nbf, v.exp, v.hsm"
                                      " FROM key_versions v JOIN keys k ON k.name = v.name"
                                      " WHERE v.name = ? AND v.version = ? AND k.deleted = 0",
                                      p, 2, op_key_row, k));
     } else {
         ok_val p[1] = {OK_VTEXT(name)};
         OK_GUARD(v->store->vt->query(v->store,
-                                     "SELECT v.version, v.kty, v.bits, v.ops, v.enabled, v.nbf, v.exp"
+                                     "SELECT v.version, v.kty, v.bits, v.ops, v.enabled, v.nbf, v.exp, v.hsm"
                                      " FROM key_versions v JOIN keys k ON k.name = v.name"
                                      " WHERE v.name = ? AND k.deleted = 0 ORDER BY v.ordinal DESC LIMIT 1",
                                      p, 1, op_key_row, k));
@@ -341,6 +342,94 @@ static ok_err perform(const ok_key_material *m, const alg_entry *a, const ok_key
     return ok_fail(OK_ERR_INVALID_ARG, "unknown algorithm");
 }
 
+/* ---- HSM-backed keys: private operations in the token, public ones here on the stored public key ---- */
+
+static ok_err hsm_public(ok_vault *v, const op_key *k, ok_key_material *m)
+{
+    ok_key_info info;
+
+    memset(m, 0, sizeof *m);
+    OK_GUARD(ok_key_load(v, OK_KEYS_LIVE, k->name, k->version, &info));
+    m->kty = k->kty;
+    m->bits = k->bits;
+    m->hsm = 1;
+    m->pkey = info.public_key;
+    info.public_key = NULL;
+    ok_key_info_clear(&info);
+    return m->pkey != NULL ? OK_OK : ok_fail(OK_ERR_FORMAT, "a stored key row lacks its public key");
+}
+
+static size_t sig_digest_len(ok_sig_alg sig)
+{
+    switch (sig) {
+    case OK_SIG_RS384: case OK_SIG_PS384: case OK_SIG_ES384: return 48;
+    case OK_SIG_RS512: case OK_SIG_PS512: return 64;
+    default: return 32;
+    }
+}
+
+/* Decrypt and unwrap answer one uniform OK_ERR_AUTH, except when the token cannot be reached at all. */
+static ok_err hsm_decrypt_result(ok_err rc)
+{
+    if (rc == OK_OK || rc == OK_ERR_IO || rc == OK_ERR_NOMEM || rc == OK_ERR_FORBIDDEN || rc == OK_ERR_UNSUPPORTED)
+        return rc;
+    return ok_fail(OK_ERR_AUTH, DECRYPT_FAILED);
+}
+
+static ok_err perform_hsm(ok_vault *v, const op_key *k, const alg_entry *a, const ok_key_op_request *req,
+                          ok_key_op_result *out)
+{
+    int public_op = req->op == OK_KOP_VERIFY ||
+                    (k->kty == OK_KTY_RSA && (req->op == OK_KOP_ENCRYPT || req->op == OK_KOP_WRAP));
+    ok_key_material m;
+    ok_err rc;
+
+    if (a->family == F_OAEP256) /* refused both ways, so that nothing is wrapped that could not be unwrapped */
+        return ok_fail(OK_ERR_INVALID_ARG, "RSA-OAEP-256 is not available with RSA-HSM keys (the HSM does OAEP with "
+                                           "SHA-1 only); use RSA-OAEP or RSA1_5");
+    if (a->family == F_GCM)
+        return ok_fail(OK_ERR_INVALID_ARG, "oct-HSM keys wrap and unwrap (A128KW, A192KW, A256KW); %s in the HSM "
+                                           "is not supported", a->name);
+    if (public_op) {
+        OK_GUARD(hsm_public(v, k, &m));
+        rc = a->family == F_SIG ? sign_or_verify(&m, a, req, out) : rsa_encrypt(&m, a, req, out);
+        ok_key_material_clear(&m);
+        return rc;
+    }
+    switch (a->family) {
+    case F_OAEP:
+    case F_RSA15:
+        if (req->value_len != k->bits / 8)
+            return ok_fail(OK_ERR_AUTH, DECRYPT_FAILED);
+        return hsm_decrypt_result(ok_key_hsm_run(v, k->name, k->version, k->kty,
+                                                 a->family == F_OAEP ? OK_HSM_RSA_OAEP_DECRYPT
+                                                                     : OK_HSM_RSA_PKCS1_DECRYPT,
+                                                 0, req->value, req->value_len, k->bits / 8, out));
+    case F_SIG:
+        if (req->value_len != sig_digest_len(a->sig))
+            return ok_fail(OK_ERR_INVALID_ARG, "%s signs a %zu-byte digest, not %zu bytes", a->name,
+                           sig_digest_len(a->sig), req->value_len);
+        return ok_key_hsm_run(v, k->name, k->version, k->kty, OK_HSM_SIGN_DIGEST, a->sig, req->value, req->value_len,
+                              k->kty == OK_KTY_RSA ? k->bits / 8 : 2 * ((k->bits + 7) / 8), out);
+    case F_KW:
+        if (req->op == OK_KOP_WRAP) {
+            if (req->value_len < 16 || req->value_len % 8 != 0)
+                return ok_fail(OK_ERR_INVALID_ARG, "AES key wrap takes a multiple of 8 bytes, at least 16");
+            return ok_key_hsm_run(v, k->name, k->version, k->kty, OK_HSM_AES_KW_WRAP, 0, req->value, req->value_len,
+                                  req->value_len + 8, out);
+        }
+        if (req->value_len < 24 || req->value_len % 8 != 0)
+            return ok_fail(OK_ERR_AUTH, DECRYPT_FAILED);
+        rc = hsm_decrypt_result(ok_key_hsm_run(v, k->name, k->version, k->kty, OK_HSM_AES_KW_UNWRAP, 0, req->value,
+                                               req->value_len, req->value_len, out));
+        if (rc == OK_OK && out->value_len != req->value_len - 8)
+            rc = ok_fail(OK_ERR_AUTH, DECRYPT_FAILED);
+        return rc;
+    default:
+        return ok_fail(OK_ERR_INVALID_ARG, "algorithm %s is not supported with HSM keys", a->name);
+    }
+}
+
 static ok_err op_locked(ok_vault *v, const char *name, const char *version, const ok_key_op_request *req,
                         ok_key_op_result *out)
 {
@@ -354,6 +443,8 @@ static ok_err op_locked(ok_vault *v, const char *name, const char *version, cons
     OK_GUARD(check_request(req, a));
     OK_GUARD(check_state(&k, req->op));
     memcpy(out->version, k.version, sizeof out->version);
+    if (k.hsm)
+        return perform_hsm(v, &k, a, req, out);
     OK_GUARD(get_material(v, &k, &m));
     rc = perform(&m, a, req, out);
     ok_key_material_clear(&m);

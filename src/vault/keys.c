@@ -41,6 +41,7 @@ static const char *const keys_schema_sql[] = {
     " tags TEXT NOT NULL,"
     " public_der BLOB,"
     " material BLOB NOT NULL,"
+    " hsm INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (name, version),"
     " UNIQUE (name, ordinal)"
     ")",
@@ -61,10 +62,24 @@ static const char *const keys_schema_sql[] = {
     ") WITHOUT ROWID",
 };
 
+static ok_err count_row(void *ctx, const ok_val *cols, size_t n)
+{
+    if (n == 1 && cols[0].type == OK_VAL_INT)
+        *(int64_t *)ctx = cols[0].i;
+    return OK_OK;
+}
+
 ok_err ok_keys_schema(ok_store *s)
 {
+    int64_t has_hsm = 0;
+
     for (size_t i = 0; i < sizeof keys_schema_sql / sizeof keys_schema_sql[0]; i++)
         OK_GUARD(s->vt->exec(s, keys_schema_sql[i], NULL, 0, NULL));
+    /* Vaults made before HSM-backed keys lack key_versions.hsm (1: material holds the token object's label). */
+    OK_GUARD(s->vt->query(s, "SELECT count(*) FROM pragma_table_info('key_versions') WHERE name = 'hsm'", NULL, 0,
+                          count_row, &has_hsm));
+    if (has_hsm == 0)
+        OK_GUARD(s->vt->exec(s, "ALTER TABLE key_versions ADD COLUMN hsm INTEGER NOT NULL DEFAULT 0", NULL, 0, NULL));
     return OK_OK;
 }
 
@@ -343,6 +358,7 @@ ok_err ok_key_row_to_info(const ok_val *cols, size_t n, ok_key_info *out, int64_
     out->recoverable_days = cols[15].type == OK_VAL_INT ? (unsigned)cols[15].i : 0;
     if (ordinal != NULL)
         *ordinal = cols[16].type == OK_VAL_INT ? cols[16].i : 0;
+    out->hsm = cols[17].type == OK_VAL_INT && cols[17].i != 0;
     if (out->kty != OK_KTY_RSA && out->kty != OK_KTY_EC && out->kty != OK_KTY_OCT)
         return ok_fail(OK_ERR_FORMAT, "a stored key row has an unknown type");
     OK_GUARD_GOTO(rc, ok_key_tags_from_json(cols[11].s, &out->tags, &out->tag_count), fail);

@@ -33,8 +33,8 @@ void ok_key_tags_free(ok_tag *tags, size_t n);
 /* The columns every key query selects, in this order (v = key_versions, k = keys). */
 #define OK_KEY_COLS                                                                                   \
     "v.name, v.version, v.kty, v.bits, v.curve, v.ops, v.enabled, v.nbf, v.exp, v.created, v.updated, " \
-    "v.tags, v.public_der, k.deleted, k.scheduled_purge, k.recoverable_days, v.ordinal"
-#define OK_KEY_NCOLS 17
+    "v.tags, v.public_der, k.deleted, k.scheduled_purge, k.recoverable_days, v.ordinal, v.hsm"
+#define OK_KEY_NCOLS 18
 
 /* One row -> an ok_key_info (and its ordinal). */
 ok_err ok_key_row_to_info(const ok_val *cols, size_t n, ok_key_info *out, int64_t *ordinal);
@@ -55,6 +55,9 @@ typedef struct {
     ok_pkey *pkey;     /* RSA/EC, private */
     uint8_t *k;        /* oct: secure memory */
     size_t k_len;
+    int hsm;           /* held by the attached HSM: pkey is the public half (RSA/EC) or NULL (oct), k is NULL,
+                          and hsm_version names the version the token object was made for */
+    char hsm_version[OK_KEY_VERSION_LEN + 1];
 } ok_key_material;
 
 void ok_key_material_clear(ok_key_material *m);
@@ -74,6 +77,22 @@ ok_err ok_key_material_open(ok_vault *v, const char *name, const char *version, 
                             size_t blob_len, ok_key_material *out);
 /* Reads and opens the stored material of one version. */
 ok_err ok_key_material_load(ok_vault *v, const char *name, const char *version, ok_kty kty, ok_key_material *out);
+
+/* ---- HSM-backed keys (key_hsm.c) ----------------------------------------------------------------------------
+ * The token object's label for a version: "ownkey:<name>/<version>" (also what key_versions.material holds). */
+#define OK_HSM_LABEL_MAX (sizeof "ownkey:" + OK_KEY_NAME_MAX + 1 + OK_KEY_VERSION_LEN)
+void ok_key_hsm_label(const char *name, const char *version, char label[OK_HSM_LABEL_MAX]);
+/* Makes a new version's key in the HSM: out->hsm = 1, out->hsm_version set, out->pkey the public half.
+ * OK_ERR_INVALID_ARG "this vault has no HSM; ..." without one. */
+ok_err ok_key_hsm_generate(ok_vault *v, const char *name, ok_kty kty, unsigned bits, ok_curve curve,
+                           ok_key_material *out);
+/* A private operation on an HSM-backed version (see ok_hsm_op); out->value is secure memory. */
+ok_err ok_key_hsm_run(ok_vault *v, const char *name, const char *version, ok_kty kty, ok_hsm_op op, ok_sig_alg sig,
+                      const uint8_t *in, size_t in_len, size_t out_cap, ok_key_op_result *out);
+/* Destroys the token objects of name/version (purge, or a create whose row could not be stored). */
+ok_err ok_key_hsm_destroy(ok_vault *v, const char *name, const char *version);
+/* Counts name's HSM-backed versions; with destroy, destroys each one's token objects (purge). */
+ok_err ok_key_hsm_scan(ok_vault *v, const char *name, int destroy, int64_t *count);
 
 /* ---- the cache of opened material (key_cache.c) -------------------------------------------------------------
  * get: 1 and a copy the caller owns (clear it) on a hit, else 0. put copies m. forget drops a name's

@@ -1,5 +1,6 @@
 /* The vault's `meta` table: vault-wide settings as (name, value) rows, read and written one value at a
  * time. Owns no meaning of the values (see vault.c and seal.c). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "vault/meta.h"
@@ -31,6 +32,7 @@ typedef struct {
     int64_t i;
     uint8_t *out;
     size_t len;
+    size_t max;       /* > 0: any length 1..max, copied to new memory (out, len) */
 } meta_read;
 
 static ok_err read_row(void *ctx, const ok_val *cols, size_t n)
@@ -42,6 +44,17 @@ static ok_err read_row(void *ctx, const ok_val *cols, size_t n)
         return ok_fail(OK_ERR_FORMAT, "vault meta \"%s\" has the wrong type", r->name);
     if (r->want == OK_VAL_INT) {
         r->i = cols[0].i;
+        return OK_OK;
+    }
+    if (r->max > 0) {
+        if (cols[0].len == 0 || cols[0].len > r->max)
+            return ok_fail(OK_ERR_FORMAT, "vault meta \"%s\" has %zu bytes (1..%zu)", r->name, cols[0].len, r->max);
+        r->out = malloc(cols[0].len + 1);
+        if (r->out == NULL)
+            return ok_fail(OK_ERR_NOMEM, "out of memory");
+        memcpy(r->out, cols[0].b, cols[0].len);
+        r->out[cols[0].len] = 0;
+        r->len = cols[0].len;
         return OK_OK;
     }
     if (cols[0].len != r->len)
@@ -74,4 +87,18 @@ ok_err ok_meta_get_blob(ok_store *s, const char *name, uint8_t *out, size_t len)
     meta_read r = {.name = name, .want = OK_VAL_BLOB, .out = out, .len = len};
 
     return get(s, &r);
+}
+
+ok_err ok_meta_get_blob_alloc(ok_store *s, const char *name, size_t max, uint8_t **out, size_t *len)
+{
+    meta_read r = {.name = name, .want = OK_VAL_BLOB, .max = max};
+    ok_err rc = get(s, &r);
+
+    if (rc != OK_OK) {
+        free(r.out);
+        return rc;
+    }
+    *out = r.out;
+    *len = r.len;
+    return OK_OK;
 }

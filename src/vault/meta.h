@@ -20,6 +20,13 @@
 #define OK_META_SCRYPT_P "scrypt_p"
 #define OK_META_SCRYPT_SALT "scrypt_salt"
 #define OK_META_WRAPPED_MASTER "wrapped_master"  /* AES-256-KWP(scrypt(passphrase), master) */
+/* OK_SEAL_PKCS11: the URI (no PIN), and the master key's EDK from the pkcs11 provider (blobs, text ones
+ * without a NUL). */
+#define OK_META_PKCS11_URI "pkcs11_uri"
+#define OK_META_PKCS11_KEY_ID "pkcs11_key_id"
+#define OK_META_PKCS11_KEY_VERSION "pkcs11_key_version"
+#define OK_META_PKCS11_WRAP_ALG "pkcs11_wrap_alg"
+#define OK_META_PKCS11_WRAPPED "pkcs11_wrapped_master"
 
 ok_err ok_meta_schema(ok_store *s);
 /* Insert or replace. */
@@ -29,5 +36,7 @@ ok_err ok_meta_put_blob(ok_store *s, const char *name, const uint8_t *p, size_t 
  * not have exactly `len` bytes). */
 ok_err ok_meta_get_int(ok_store *s, const char *name, int64_t *out);
 ok_err ok_meta_get_blob(ok_store *s, const char *name, uint8_t *out, size_t len);
+/* A blob of 1..max bytes in new malloc'ed memory (NUL-terminated beyond *len, for text). */
+ok_err ok_meta_get_blob_alloc(ok_store *s, const char *name, size_t max, uint8_t **out, size_t *len);
 
 #endif

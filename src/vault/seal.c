@@ -4,7 +4,8 @@
  *   dev         DIR/master.key, mode 0600, the raw 32 bytes; the vault unseals itself on open
  *   shamir      K-of-N shares printed once (seal_shamir.c); only the check value is stored
  *   passphrase  scrypt(passphrase, salt; N, r, p from meta) wraps the master key with AES-256-KWP
- *   (hsm)       a later issue: the master key wrapped by an HSM key, unwrapped by the HSM on unseal
+ *   pkcs11      the master key wrapped by a key in a PKCS#11 token (seal_pkcs11.c); the vault unseals
+ *               itself while the token is present
  * While unsealed, the working keys derived from the master key (token, audit, key material, backup) sit
  * in secure memory; sealing wipes them all under the exclusive seal lock. Owns no key material at rest
  * (material.c, key_cache.c: emptied here on seal) and no share arithmetic (seal_shamir.c). */
@@ -65,6 +66,7 @@ void ok_seal_state_free(ok_vault *v)
     if (st == NULL)
         return;
     ok_shamir_drop(st);
+    ok_seal_pkcs11_free_fields(st);
     pthread_mutex_destroy(&st->lock);
     ok_zeroize(st, sizeof *st);
     free(st);
@@ -341,6 +343,8 @@ static ok_err check_params(const ok_vault_init_params *p)
         if (p->passphrase == NULL || p->passphrase_len < PASSPHRASE_MIN)
             return ok_fail(OK_ERR_INVALID_ARG, "the passphrase must have at least %d bytes", PASSPHRASE_MIN);
         return OK_OK;
+    case OK_SEAL_PKCS11:
+        return ok_seal_pkcs11_check_uri(p->pkcs11_uri);
     }
     return ok_fail(OK_ERR_INVALID_ARG, "unknown seal kind %d", (int)p->kind);
 }
@@ -378,6 +382,9 @@ ok_err ok_seal_create(ok_vault *v, const ok_vault_init_params *p, ok_vault_init_
     case OK_SEAL_PASSPHRASE:
         rc = create_passphrase(v, p, master);
         break;
+    case OK_SEAL_PKCS11:
+        rc = ok_seal_pkcs11_create(v, p->pkcs11_uri, master);
+        break;
     }
     if (rc != OK_OK)
         goto fail;
@@ -400,7 +407,7 @@ ok_err ok_seal_load(ok_vault *v)
     ok_seal_state *st = state(v);
     int64_t kind, shares, threshold;
 
-    OK_GUARD(get_small(v->store, OK_META_SEAL_KIND, OK_SEAL_DEV, OK_SEAL_PASSPHRASE, &kind));
+    OK_GUARD(get_small(v->store, OK_META_SEAL_KIND, OK_SEAL_DEV, OK_SEAL_PKCS11, &kind));
     OK_GUARD(ok_meta_get_blob(v->store, OK_META_CHECK, st->check, sizeof st->check));
     v->kind = (ok_seal_kind)kind;
     switch (v->kind) {
@@ -419,6 +426,13 @@ ok_err ok_seal_load(ok_vault *v)
         OK_GUARD(get_small(v->store, OK_META_SCRYPT_P, 1, 1024, &st->scrypt_p));
         OK_GUARD(ok_meta_get_blob(v->store, OK_META_SCRYPT_SALT, st->salt, sizeof st->salt));
         return ok_meta_get_blob(v->store, OK_META_WRAPPED_MASTER, st->wrapped, sizeof st->wrapped);
+    case OK_SEAL_PKCS11:
+        OK_GUARD(ok_seal_pkcs11_load(v));
+        /* Token absent or PIN refused: the vault opens sealed; status tells why, and a retry
+         * (ok_vault_unseal_auto) works once the token is back. */
+        if (ok_seal_pkcs11_unseal(v) != OK_OK)
+            ok_err_clear();
+        return OK_OK;
     }
     return ok_fail(OK_ERR_FORMAT, "unknown seal kind");
 }
@@ -430,6 +444,8 @@ ok_err ok_vault_unseal_auto(ok_vault *v)
     switch (v->kind) {
     case OK_SEAL_DEV:
         return unseal_dev(v);
+    case OK_SEAL_PKCS11:
+        return ok_vault_seal_epoch(v) != 0 ? OK_OK : ok_seal_pkcs11_unseal(v);
     case OK_SEAL_SHAMIR:
     case OK_SEAL_PASSPHRASE:
         break;

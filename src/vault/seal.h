@@ -22,6 +22,11 @@ typedef struct {
     uint8_t *held;                          /* secure: OK_SHAMIR_MAX_SHARES * 32 bytes, or NULL */
     uint8_t held_nrs[OK_SHAMIR_MAX_SHARES];
     unsigned held_count;
+    /* OK_SEAL_PKCS11 (seal_pkcs11.c): the meta rows, and why the last automatic unseal failed */
+    char *p11_uri, *p11_key_id, *p11_key_version, *p11_alg;
+    uint8_t *p11_wrapped;
+    size_t p11_wrapped_len;
+    char p11_error[256];                    /* guarded by lock */
 } ok_seal_state;
 
 ok_err ok_seal_state_new(ok_vault *v);
@@ -45,6 +50,16 @@ ok_err ok_seal_check_value(const uint8_t *master, uint8_t out[32]);
 ok_err ok_shamir_split(const uint8_t *master, unsigned n, unsigned k, char ***shares);
 /* Wipes the held shares (the caller holds st->lock). */
 void ok_shamir_drop(ok_seal_state *st);
+
+/* seal_pkcs11.c: the master key wrapped by a key in a PKCS#11 token. check_uri refuses what cannot be
+ * stored (no "pkcs11:", pin-value). create wraps `master` through the token and writes the meta rows (in
+ * the caller's transaction); load reads them; unseal asks the token to unwrap and installs the result,
+ * remembering a failure's message for status; free_fields drops what load or create kept. */
+ok_err ok_seal_pkcs11_check_uri(const char *uri);
+ok_err ok_seal_pkcs11_create(ok_vault *v, const char *uri, const uint8_t *master);
+ok_err ok_seal_pkcs11_load(ok_vault *v);
+ok_err ok_seal_pkcs11_unseal(ok_vault *v);
+void ok_seal_pkcs11_free_fields(ok_seal_state *st);
 
 /* The shared seal lock, for every operation that needs a key derived from the master key: on OK_OK the
  * vault is unsealed and stays so until ok_seal_read_end; on OK_ERR_SEALED nothing is held. */

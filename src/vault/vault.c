@@ -74,6 +74,8 @@ void ok_vault_close(ok_vault *v)
         ok_audit_close(v);
     ok_seal_state_free(v); /* wipes the master key and everything derived from it */
     ok_key_cache_free(v);
+    if (v->hsm != NULL)
+        v->hsm->vt->close(v->hsm);
     if (v->store != NULL)
         v->store->vt->close(v->store);
     pthread_mutex_destroy(&v->audit_lock);
@@ -169,7 +171,8 @@ static ok_err check_init_params(const ok_vault_init_params *p, unsigned *retenti
     *retention = p->retention_days == 0 ? RETENTION_DEFAULT : p->retention_days;
     if (*retention < RETENTION_MIN || *retention > RETENTION_MAX)
         return ok_fail(OK_ERR_INVALID_ARG, "retention must be %d..%d days", RETENTION_MIN, RETENTION_MAX);
-    if (p->kind != OK_SEAL_DEV && p->kind != OK_SEAL_SHAMIR && p->kind != OK_SEAL_PASSPHRASE)
+    if (p->kind != OK_SEAL_DEV && p->kind != OK_SEAL_SHAMIR && p->kind != OK_SEAL_PASSPHRASE &&
+        p->kind != OK_SEAL_PKCS11)
         return ok_fail(OK_ERR_INVALID_ARG, "unknown seal kind %d", (int)p->kind);
     return OK_OK;
 }
@@ -322,6 +325,11 @@ void ok_vault_get_status(ok_vault *v, ok_vault_status *st)
     pthread_mutex_lock(&ss->lock);
     st->threshold = v->kind == OK_SEAL_SHAMIR ? ss->threshold : 0;
     st->shares_submitted = ss->held_count;
+    if (v->kind == OK_SEAL_PKCS11) {
+        if (st->sealed)
+            snprintf(st->seal_error, sizeof st->seal_error, "%s", ss->p11_error);
+        snprintf(st->hsm_key, sizeof st->hsm_key, "%s", ss->p11_key_id ? ss->p11_key_id : "");
+    }
     pthread_mutex_unlock(&ss->lock);
     if (ok_meta_get_int(v->store, OK_META_PURGE_PROTECTION, &value) == OK_OK)
         st->purge_protection = value != 0;

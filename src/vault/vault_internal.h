@@ -28,6 +28,7 @@ struct ok_vault {
     struct ok_audit_sync *audit_sync; /* group commit of audit lines (audit.c), while the log is open */
     void *module_state;         /* for modules that need more (owned by seal.c) */
     struct ok_key_cache *key_cache; /* unsealed key material of recent operations (key_cache.c) */
+    ok_vault_hsm *hsm;          /* the token holding HSM-backed keys, or NULL (key_hsm.c; closed by ok_vault_close) */
 };
 
 /* HKDF-SHA256 info labels of the keys derived from the master key (no salt; 32 bytes each). */

@@ -45,7 +45,7 @@ import_blob() {
 }
 
 # --- the key exchange key ------------------------------------------------------------------------------
-expect 200 POST "/keys/kek1/create?$V" '{"kty":"RSA-HSM","key_size":3072,"key_ops":["import"],"attributes":{}}'
+expect 200 POST "/keys/kek1/create?$V" '{"kty":"RSA","key_size":3072,"key_ops":["import"],"attributes":{}}'
 KID=$(jqr .key.kid)
 check "KEK reported as a software RSA key" test "$(jqr .key.kty)" = RSA
 check "KEK key_ops are import only" test "$(jq -c .key.key_ops <<<"$BODY")" = '["import"]'

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The official Azure SDK as a client (CTest: compat_azure_sdk): installs @azure/keyvault-keys from the
 # committed lockfile into tests/compat/node_modules when needed, starts a real ownkeyd on a fresh dev
-# vault on 127.0.0.1, runs sdk.test.js (node:test, TAP output ending in "# pass N" / "# fail N")
+# vault on 127.0.0.1 (with a SoftHSM2 token for the -HSM key types when softhsm2 is installed), runs sdk.test.js (node:test, TAP output ending in "# pass N" / "# fail N")
 # against it over HTTPS, stops the daemon with SIGTERM and returns node's status.
 # Exit 77 (skipped) when OWNKEYD_BIN or node is missing.
 set -uo pipefail
@@ -69,11 +69,28 @@ free_port() {
   node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
 }
 
+# ---- a SoftHSM2 token, so that the SDK's RSA-HSM / EC-HSM / oct-HSM keys live in a token ------------
+HSM_ARGS=()
+SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
+if command -v softhsm2-util >/dev/null 2>&1 && [ -f "$SOFTHSM_MODULE" ]; then
+  mkdir -p "$T/hsm/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+    "$T/hsm/tokens" >"$T/hsm/softhsm2.conf"
+  export SOFTHSM2_CONF="$T/hsm/softhsm2.conf"
+  printf '1234' >"$T/hsm/pin"
+  if softhsm2-util --init-token --free --label compat --so-pin 87654321 --pin 1234 >/dev/null 2>&1; then
+    HSM_ARGS=(--hsm "pkcs11:token=compat?module-path=$SOFTHSM_MODULE&pin-source=file:$T/hsm/pin")
+    export OWNKEY_COMPAT_HSM=1
+    echo "compat: -HSM keys live in a SoftHSM2 token"
+  fi
+fi
+[ ${#HSM_ARGS[@]} -eq 0 ] && echo "compat: no SoftHSM2: -HSM key types are expected to be refused"
+
 started=0
 for attempt in 1 2 3; do
   PORT=$(free_port) || { echo "compat: cannot find a free port" >&2; exit 1; }
   URL="https://127.0.0.1:$PORT"
-  "$OWNKEYD_BIN" serve --data-dir "$D" --listen "127.0.0.1:$PORT" 2>>"$T/daemon.log" &
+  "$OWNKEYD_BIN" serve --data-dir "$D" --listen "127.0.0.1:$PORT" "${HSM_ARGS[@]}" 2>>"$T/daemon.log" &
   DAEMON_PID=$!
   for _ in $(seq 1 200); do
     kill -0 "$DAEMON_PID" 2>/dev/null || break

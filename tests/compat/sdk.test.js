@@ -17,6 +17,7 @@ const { KeyClient, CryptographyClient } = require("@azure/keyvault-keys");
 const URL_ = (process.env.OWNKEY_URL || "").replace(/\/+$/, "");
 const TOKEN = process.env.OWNKEY_TOKEN || "";
 const S = crypto.randomBytes(3).toString("hex"); // per-run suffix
+const HSM = process.env.OWNKEY_COMPAT_HSM === "1"; // run.sh serves -HSM key types from a SoftHSM2 token
 const T = { timeout: 60_000 };
 
 // ---- helpers -------------------------------------------------------------------------------------
@@ -165,8 +166,8 @@ function assertKeyShape(key, name, kty) {
   assert.match(key.properties.version, VERSION_RE, "version: 32 lowercase hex digits");
   assert.equal(key.id, `${URL_}/keys/${name}/${key.properties.version}`, "kid = {vault}/keys/{name}/{version}");
   assert.equal(key.key.kid, key.id);
-  // ownkey holds no key in an HSM (yet), so it answers an *-HSM request with the software type; Azure
-  // Standard vaults likewise have no HSM keys. The SDK works with either, so only the family is checked.
+  // With a token (run.sh starts ownkeyd with --hsm when SoftHSM2 is installed) *-HSM keys live in it and
+  // say so; the family is checked here, the exact type where the key was made with hsm: true.
   assert.equal(key.keyType.replace(/-HSM$/, ""), kty.replace(/-HSM$/, ""), `kty ${key.keyType} for a ${kty} request`);
   assert.equal(key.properties.vaultUrl, URL_);
   assert.equal(key.properties.enabled, true);
@@ -203,10 +204,19 @@ if (!URL_ || !TOKEN) {
       for (const op of RSA_OPS) assert.ok(key.keyOperations.includes(op), `default key_ops include ${op}: ${key.keyOperations}`);
     });
 
-    check("createRsaKey 3072 with hsm: true (RSA-HSM)", async () => {
+    if (!HSM) {
+      check("without an HSM, RSA-HSM, EC-HSM and oct-HSM creates are refused with 400 BadParameter", async () => {
+        await rejectsWith(kc.createRsaKey(`nohsm-rsa-${S}`, { hsm: true }), 400, "BadParameter");
+        await rejectsWith(kc.createEcKey(`nohsm-ec-${S}`, { hsm: true }), 400, "BadParameter");
+        await rejectsWith(kc.createOctKey(`nohsm-oct-${S}`, { hsm: true }), 400, "BadParameter");
+      });
+    }
+
+    check(`createRsaKey 3072${HSM ? " with hsm: true (RSA-HSM, in the token)" : ""}`, async () => {
       const name = `rsa3072-${S}`;
-      const key = (keys.rsa3072 = await kc.createRsaKey(name, { keySize: 3072, hsm: true }));
-      assertKeyShape(key, name, "RSA-HSM");
+      const key = (keys.rsa3072 = await kc.createRsaKey(name, { keySize: 3072, hsm: HSM }));
+      assertKeyShape(key, name, HSM ? "RSA-HSM" : "RSA");
+      assert.equal(key.keyType, HSM ? "RSA-HSM" : "RSA");
       assert.equal(key.key.n.length, 384);
     });
 
@@ -228,19 +238,21 @@ if (!URL_ || !TOKEN) {
       for (const op of ["sign", "verify"]) assert.ok(key.keyOperations.includes(op), `key_ops include ${op}`);
     });
 
-    check("createEcKey P-384 with hsm: true (EC-HSM)", async () => {
+    check(`createEcKey P-384${HSM ? " with hsm: true (EC-HSM, in the token)" : ""}`, async () => {
       const name = `ec384-${S}`;
-      const key = (keys.ec384 = await kc.createEcKey(name, { curve: "P-384", hsm: true }));
-      assertKeyShape(key, name, "EC-HSM");
+      const key = (keys.ec384 = await kc.createEcKey(name, { curve: "P-384", hsm: HSM }));
+      assertKeyShape(key, name, HSM ? "EC-HSM" : "EC");
+      assert.equal(key.keyType, HSM ? "EC-HSM" : "EC");
       assert.equal(key.key.crv, "P-384");
       assert.equal(key.key.x.length, 48);
       assert.equal(key.key.y.length, 48);
     });
 
-    check("createOctKey oct-HSM 256 (hsm: true)", async () => {
+    check(`createOctKey 256${HSM ? " with hsm: true (oct-HSM, in the token)" : ""}`, async () => {
       const name = `oct256-${S}`;
-      const key = (keys.oct256 = await kc.createOctKey(name, { keySize: 256, hsm: true }));
-      assertKeyShape(key, name, "oct-HSM");
+      const key = (keys.oct256 = await kc.createOctKey(name, { keySize: 256, hsm: HSM }));
+      assertKeyShape(key, name, HSM ? "oct-HSM" : "oct");
+      assert.equal(key.keyType, HSM ? "oct-HSM" : "oct");
       for (const op of ["wrapKey", "unwrapKey", "encrypt", "decrypt"]) assert.ok(key.keyOperations.includes(op), `key_ops include ${op}`);
     });
 
@@ -264,11 +276,11 @@ if (!URL_ || !TOKEN) {
       assert.equal(key.properties.expiresOn.getTime(), exp.getTime());
     });
 
-    check("createKey EC (default curve) and createKey oct-HSM", async () => {
+    check(`createKey EC (default curve) and createKey ${HSM ? "oct-HSM" : "oct"}`, async () => {
       const ec = await kc.createKey(`ecdefault-${S}`, "EC");
       assert.equal(ec.keyType, "EC");
       assert.ok(["P-256", "P-384"].includes(ec.key.crv), `crv ${ec.key.crv}`);
-      const oct = await kc.createKey(`octhsm-${S}`, "oct-HSM", { keySize: 256 });
+      const oct = await kc.createKey(`octhsm-${S}`, HSM ? "oct-HSM" : "oct", { keySize: 256 });
       assert.equal(oct.keyType.replace(/-HSM$/, ""), "oct");
     });
 
@@ -693,10 +705,12 @@ if (!URL_ || !TOKEN) {
       assert.deepEqual(Buffer.from((await cc.decrypt("RSA1_5", c3)).result), pt);
     });
 
-    check("wrapKey/unwrapKey RSA-OAEP-256, RSA-OAEP, RSA1_5 (3072-bit key)", async () => {
+    check(`wrapKey/unwrapKey RSA-OAEP-256, RSA-OAEP, RSA1_5 (3072-bit key${HSM ? " in the token" : ""})`, async () => {
       const cc = cryptoClient(keys.rsa3072.id);
       const dek = crypto.randomBytes(32);
-      for (const alg of ["RSA-OAEP-256", "RSA-OAEP", "RSA1_5"]) {
+      // SoftHSM 2.6 does RSA-OAEP with SHA-1 only: an RSA-HSM key there refuses RSA-OAEP-256 both ways.
+      if (HSM) await rejectsWith(cc.wrapKey("RSA-OAEP-256", dek), 400, "BadParameter");
+      for (const alg of HSM ? ["RSA-OAEP", "RSA1_5"] : ["RSA-OAEP-256", "RSA-OAEP", "RSA1_5"]) {
         const w = await cc.wrapKey(alg, dek);
         assert.equal(w.result.length, 384);
         assert.deepEqual(Buffer.from((await cc.unwrapKey(alg, w.result)).result), dek, `${alg} round trip`);
@@ -821,7 +835,13 @@ if (!URL_ || !TOKEN) {
     });
 
     check("encrypt/decrypt A256GCM with additional authenticated data", async () => {
-      const cc = cryptoClient(keys.oct256.id);
+      let key = keys.oct256;
+      if (HSM) {
+        // An oct-HSM key in the token wraps and unwraps only; GCM runs on a software oct key.
+        await rejectsWith(cryptoClient(keys.oct256.id).encrypt({ algorithm: "A256GCM", plaintext: crypto.randomBytes(16) }), 400, "BadParameter");
+        key = await kc.createOctKey(`octgcm-${S}`, { keySize: 256 });
+      }
+      const cc = cryptoClient(key.id);
       const pt = crypto.randomBytes(100);
       const aad = Buffer.from("header bound to the ciphertext");
       const enc = await cc.encrypt({ algorithm: "A256GCM", plaintext: pt, additionalAuthenticatedData: aad });

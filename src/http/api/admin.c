@@ -1,7 +1,7 @@
 /* Management API under /ownkey/v1/ (ownkey's own, not Azure's): vault status, unseal and seal,
  * identities and their tokens, access policies, purge protection, audit verification. Status and
- * unseal need no token (the shares or passphrase are the authority); everything else needs the admin
- * permission. */
+ * unseal need no token (the shares or passphrase are the authority; for a PKCS#11-sealed vault, unseal
+ * with {"auto": true} asks the token again); everything else needs the admin permission. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +18,7 @@ static const char *seal_kind_name(ok_seal_kind k)
     case OK_SEAL_DEV: return "dev";
     case OK_SEAL_SHAMIR: return "shamir";
     case OK_SEAL_PASSPHRASE: return "passphrase";
+    case OK_SEAL_PKCS11: return "pkcs11";
     }
     return "unknown";
 }
@@ -33,6 +34,11 @@ static json_t *status_json(ok_api *api)
         json_object_set_new(doc, "threshold", json_integer(st.threshold));
         json_object_set_new(doc, "shares_submitted", json_integer(st.shares_submitted));
     }
+    if (st.kind == OK_SEAL_PKCS11) {
+        json_object_set_new(doc, "hsm_key", json_string(st.hsm_key));
+        if (st.seal_error[0])
+            json_object_set_new(doc, "seal_error", json_string(st.seal_error));
+    }
     return doc;
 }
 
@@ -43,17 +49,20 @@ static void unseal(ok_api_call *c)
     if (!body)
         return;
     json_t *share = json_object_get(body, "share"), *pass = json_object_get(body, "passphrase");
+    int automatic = json_is_true(json_object_get(body, "auto"));
     ok_err rc;
-    if (json_is_string(share))
+    if (automatic)
+        rc = ok_vault_unseal_auto(c->api->vault);
+    else if (json_is_string(share))
         rc = ok_vault_unseal_share(c->api->vault, json_string_value(share));
     else if (json_is_string(pass))
         rc = ok_vault_unseal_passphrase(c->api->vault, (const uint8_t *)json_string_value(pass),
                                         json_string_length(pass));
     else
-        rc = ok_fail(OK_ERR_INVALID_ARG, "unseal needs \"share\" or \"passphrase\"");
+        rc = ok_fail(OK_ERR_INVALID_ARG, "unseal needs \"share\", \"passphrase\" or \"auto\": true");
     json_object_clear(body); /* the share or passphrase */
     json_decref(body);
-    if (rc == OK_ERR_AUTH)
+    if (rc == OK_ERR_AUTH || (rc != OK_OK && automatic))
         api_error(c, 400, "UnsealFailed", "%s", ok_err_message()[0] ? ok_err_message() : "wrong shares or passphrase");
     else if (rc != OK_OK)
         api_fail(c, rc);

@@ -21,7 +21,14 @@ static int read_bool(ok_api_call *c, json_t *obj, const char *name, int *out)
     return 0;
 }
 
-/* {uri, token, ca_pem?} from obj into ck (pointing into the JSON document); 0, or -1 after a 400. */
+/* A PKCS#11 ("pkcs11:") or KMIP ("kmip://") key URI carries its own credentials: no token, no CA. */
+static int uri_self_contained(const char *uri)
+{
+    return strncmp(uri, "pkcs11:", 7) == 0 || strncmp(uri, "kmip://", 7) == 0;
+}
+
+/* {uri, token, ca_pem?} from obj into ck (pointing into the JSON document); 0, or -1 after a 400. The
+ * token is required for a vault key URI only. */
 static int read_customer_key(ok_api_call *c, json_t *obj, const char *where, ok_ds_customer_key *ck)
 {
     json_t *uri = json_object_get(obj, "uri"), *token = json_object_get(obj, "token"), *ca = json_object_get(obj, "ca_pem");
@@ -33,7 +40,13 @@ static int read_customer_key(ok_api_call *c, json_t *obj, const char *where, ok_
         api_error(c, 400, "BadParameter", "%s\"uri\" is longer than %d bytes", where, OK_DS_KEY_URI_MAX);
         return -1;
     }
-    if (!json_is_string(token) || !json_string_length(token)) {
+    int own = uri_self_contained(json_string_value(uri));
+    if (own && token && !json_is_null(token) && !(json_is_string(token) && !json_string_length(token))) {
+        api_error(c, 400, "BadParameter", "%s\"token\" goes with a vault key only: a pkcs11: or kmip:// URI carries "
+                  "its own credentials", where);
+        return -1;
+    }
+    if (!own && (!json_is_string(token) || !json_string_length(token))) {
         api_error(c, 400, "BadParameter", "%s\"token\" (the credential for the customer's vault) is required", where);
         return -1;
     }
@@ -42,7 +55,7 @@ static int read_customer_key(ok_api_call *c, json_t *obj, const char *where, ok_
         return -1;
     }
     ck->uri = json_string_value(uri);
-    ck->token = json_string_value(token);
+    ck->token = json_is_string(token) ? json_string_value(token) : NULL;
     ck->ca_pem = json_is_string(ca) ? json_string_value(ca) : NULL;
     return 0;
 }
@@ -65,6 +78,9 @@ static void wipe_token(json_t *obj)
 {
     json_t *v = json_is_object(obj) ? json_object_get(obj, "token") : NULL;
     if (json_is_string(v))
+        ok_zeroize((char *)json_string_value(v), json_string_length(v));
+    v = json_is_object(obj) ? json_object_get(obj, "uri") : NULL; /* a pkcs11: URI may hold a pin-value */
+    if (json_is_string(v) && strncmp(json_string_value(v), "pkcs11:", 7) == 0)
         ok_zeroize((char *)json_string_value(v), json_string_length(v));
 }
 

@@ -47,6 +47,8 @@ void api_key_create(ok_api_call *c, const char *name)
     ok_tag tags[OK_KEY_MAX_TAGS];
     json_t *kty = json_object_get(body, "kty"), *size = json_object_get(body, "key_size");
     json_t *crv = json_object_get(body, "crv");
+    if (json_is_string(kty))
+        spec.hsm = strstr(json_string_value(kty), "-HSM") != NULL; /* the vault refuses it without an HSM */
     if (!json_is_string(kty) || parse_kty(json_string_value(kty), &spec.kty) != 0) {
         api_error(c, 400, "BadParameter", "kty must be one of RSA, RSA-HSM, EC, EC-HSM, oct, oct-HSM");
     } else if (size && !json_is_null(size) && (!json_is_integer(size) || json_integer_value(size) <= 0 ||
