@@ -10,19 +10,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/daemon_lib.sh"
 T=$(mktemp -d)
 trap 'stop_daemon; rm -rf "$T"' EXIT
-passed=0
-failed=0
-ok()  { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
-expect() {
-  local want=$1 r; shift
-  r=$(api "$@")
-  STATUS=${r%% *}
-  BODY=${r#* }
-  if [ "$STATUS" = "$want" ]; then ok; else bad "$1 $2 -> $STATUS, want $want: $BODY"; fi
-}
-jqr() { jq -r "$1" <<<"$BODY"; }
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 unb64url() { local s; s=$(tr -- '-_' '+/'); while [ $(( ${#s} % 4 )) -ne 0 ]; do s="$s="; done; base64 -d <<<"$s"; }
 hex() { od -An -tx1 -v | tr -d ' \n'; }
