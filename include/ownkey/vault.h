@@ -180,6 +180,13 @@ typedef struct {
     /* Destroys every object with this label (OK_OK if there is none). */
     ok_err (*destroy_key)(ok_vault_hsm *h, const char *label);
     void (*close)(ok_vault_hsm *h);
+    /* BYOK into the token (may be NULL: not supported): makes the token object label (private, sensitive,
+     * not extractable) by C_UnwrapKey of wrapped, the AES-KWP (RFC 5649) of the target under aes (16, 24 or
+     * 32 bytes, a session object in the token only while this runs). kty RSA: wrapped holds PKCS#8, the
+     * object is a private key, *pub its public half; oct: the raw key, an AES key, *pub = NULL. *bits: the
+     * modulus or key bits. A wrapped key that does not open, or holds no kty key, is OK_ERR_AUTH. */
+    ok_err (*unwrap_into)(ok_vault_hsm *h, const char *label, ok_kty kty, const uint8_t *aes, size_t aes_len,
+                          const uint8_t *wrapped, size_t wrapped_len, ok_pkey **pub, unsigned *bits);
 } ok_vault_hsm_vtable;
 struct ok_vault_hsm {
     const ok_vault_hsm_vtable *vt;
@@ -210,6 +217,13 @@ ok_err ok_vault_key_import(ok_vault *v, const char *name, const ok_jwk *key, con
  * kty is OK_ERR_INVALID_ARG, with nothing stored; a disabled KEK or one outside [nbf, exp) OK_ERR_FORBIDDEN. */
 ok_err ok_vault_key_import_byok(ok_vault *v, const char *name, ok_kty kty, ok_curve curve, const uint8_t *blob,
                                 size_t blob_len, const ok_key_attrs *attrs, ok_key_info *out);
+/* The same with the request's -HSM: hsm 1 asks for the target in the attached HSM. With an RSA-HSM KEK (an
+ * RSA KEK made in the token) the ephemeral AES key is opened in the token, and with hsm the target is
+ * unwrapped into it (RSA-HSM or oct-HSM; the version has hsm = 1); without hsm it becomes a software key.
+ * With a software KEK, or without an HSM, hsm is ignored and the key is a software one, reported without
+ * -HSM. EC-HSM, or hsm under an RSA-HSM KEK when the HSM cannot unwrap into itself, is OK_ERR_INVALID_ARG. */
+ok_err ok_vault_key_import_byok_ex(ok_vault *v, const char *name, ok_kty kty, int hsm, ok_curve curve,
+                                   const uint8_t *blob, size_t blob_len, const ok_key_attrs *attrs, ok_key_info *out);
 /* version NULL or "" = the latest version. */
 ok_err ok_vault_key_get(ok_vault *v, const char *name, const char *version, ok_key_info *out);
 ok_err ok_vault_key_update(ok_vault *v, const char *name, const char *version, const ok_key_attrs *attrs,

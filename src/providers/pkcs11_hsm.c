@@ -3,7 +3,8 @@
  * pairs, AES keys), labelled "ownkey:<name>/<version>" with CKA_ID the version's 16 bytes; returning the
  * public half; running the private operations there (RSA-OAEP with SHA-1 and PKCS#1 v1.5 decryption,
  * RS*, PS* and ES* signatures over a digest, AES key wrap of data through a session object), and destroying
- * the objects. Sessions, login and reconnects are pkcs11_module.c's. Never logs or reports the PIN. */
+ * the objects; and BYOK into the token (the target unwrapped with CKM_AES_KEY_WRAP_PAD under the ephemeral
+ * AES key, a session object meanwhile). Sessions, login and reconnects are pkcs11_module.c's. Never logs or reports the PIN. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -322,6 +323,95 @@ static ok_err hsm_run(ok_vault_hsm *base, const char *label, ok_kty kty, ok_hsm_
     return rc;
 }
 
+/* ---- BYOK: unwrap into the token ---------------------------------------------------------------------- */
+typedef struct {
+    const char *label;
+    ok_kty kty;
+    const uint8_t *aes, *wrapped;
+    size_t aes_len, wrapped_len;
+    gen_ctx pub; /* RSA: modulus and exponent read back */
+    CK_ULONG value_len;
+} unwrap_ctx;
+
+/* The ephemeral AES key becomes a session object that may only unwrap; the target is unwrapped from it
+ * with CKM_AES_KEY_WRAP_PAD as a token object; the session object is destroyed either way. */
+static CK_RV unwrap_into_op(const ok_p11_lease *l, void *arg)
+{
+    unwrap_ctx *c = arg;
+    CK_OBJECT_CLASS scls = CKO_SECRET_KEY, cls = c->kty == OK_KTY_OCT ? CKO_SECRET_KEY : CKO_PRIVATE_KEY;
+    CK_KEY_TYPE aes = CKK_AES, kt = c->kty == OK_KTY_OCT ? CKK_AES : CKK_RSA;
+    CK_ATTRIBUTE et[] = {{CKA_CLASS, &scls, sizeof scls}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_TOKEN, &B_FALSE, 1},
+                         {CKA_SENSITIVE, &B_TRUE, 1}, {CKA_EXTRACTABLE, &B_FALSE, 1}, {CKA_UNWRAP, &B_TRUE, 1},
+                         {CKA_VALUE, (void *)c->aes, c->aes_len}};
+    CK_ATTRIBUTE rsa[] = {COMMON(&c->pub), PRIVATE_PART, {CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
+                          {CKA_DECRYPT, &B_TRUE, 1}, {CKA_SIGN, &B_TRUE, 1}};
+    CK_ATTRIBUTE oct[] = {COMMON(&c->pub), PRIVATE_PART, {CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
+                          {CKA_WRAP, &B_TRUE, 1}, {CKA_UNWRAP, &B_TRUE, 1}, {CKA_ENCRYPT, &B_TRUE, 1},
+                          {CKA_DECRYPT, &B_TRUE, 1}};
+    CK_MECHANISM m = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+    CK_OBJECT_HANDLE eph = CK_INVALID_HANDLE, obj = CK_INVALID_HANDLE;
+    CK_RV rv = l->f->C_CreateObject(l->session, et, sizeof et / sizeof et[0], &eph);
+    if (rv == CKR_OK)
+        rv = c->kty == OK_KTY_OCT
+                 ? l->f->C_UnwrapKey(l->session, &m, eph, (CK_BYTE_PTR)c->wrapped, c->wrapped_len, oct,
+                                     sizeof oct / sizeof oct[0], &obj)
+                 : l->f->C_UnwrapKey(l->session, &m, eph, (CK_BYTE_PTR)c->wrapped, c->wrapped_len, rsa,
+                                     sizeof rsa / sizeof rsa[0], &obj);
+    if (eph != CK_INVALID_HANDLE)
+        l->f->C_DestroyObject(l->session, eph);
+    /* SoftHSM answers an integrity failure, or a PKCS#8 that is no RSA key, with a general error */
+    if (rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED || rv == CKR_DATA_INVALID || rv == CKR_DATA_LEN_RANGE)
+        rv = CKR_WRAPPED_KEY_INVALID;
+    if (rv != CKR_OK)
+        return rv;
+    if (c->kty == OK_KTY_OCT) {
+        /* SoftHSM neither sets CKA_VALUE_LEN of an unwrapped key (nor accepts it in the template): RFC 5649
+         * adds 8 bytes to 16, 24 or 32, and one AES-ECB block shows the key is an AES key of that size (a
+         * 20-byte secret also wraps to 32 bytes, and AES refuses it) */
+        CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
+        CK_BYTE block[16] = {0}, enc[16];
+        CK_ULONG enc_len = sizeof enc;
+        c->value_len = c->wrapped_len - 8;
+        rv = l->f->C_EncryptInit(l->session, &ecb, obj);
+        if (rv == CKR_OK)
+            rv = l->f->C_Encrypt(l->session, block, sizeof block, enc, &enc_len);
+        if (rv != CKR_OK && !ok_p11_rv_stale(rv))
+            rv = CKR_WRAPPED_KEY_INVALID;
+    } else {
+        CK_ATTRIBUTE r[] = {{CKA_MODULUS, c->pub.a, sizeof c->pub.a}, {CKA_PUBLIC_EXPONENT, c->pub.b, sizeof c->pub.b}};
+        rv = l->f->C_GetAttributeValue(l->session, obj, r, 2);
+        c->pub.a_len = r[0].ulValueLen;
+        c->pub.b_len = r[1].ulValueLen;
+    }
+    if (rv != CKR_OK)
+        l->f->C_DestroyObject(l->session, obj);
+    return rv;
+}
+
+static ok_err hsm_unwrap_into(ok_vault_hsm *base, const char *label, ok_kty kty, const uint8_t *aes, size_t aes_len,
+                              const uint8_t *wrapped, size_t wrapped_len, ok_pkey **pub, unsigned *bits)
+{
+    unwrap_ctx c = {.label = label, .kty = kty, .aes = aes, .wrapped = wrapped, .aes_len = aes_len,
+                    .wrapped_len = wrapped_len};
+    ok_err rc;
+    *pub = NULL;
+    *bits = 0;
+    if (kty != OK_KTY_RSA && kty != OK_KTY_OCT)
+        return ok_fail(OK_ERR_INVALID_ARG, "only RSA and AES keys can be unwrapped into the HSM");
+    c.pub.label = label;
+    c.pub.kty = kty;
+    label_id(label, c.pub.id);
+    OK_GUARD(run_op((p11_hsm *)base, unwrap_into_op, &c, "C_UnwrapKey (CKM_AES_KEY_WRAP_PAD)"));
+    if (kty == OK_KTY_OCT) {
+        *bits = (unsigned)c.value_len * 8;
+        return OK_OK;
+    }
+    *bits = (unsigned)c.pub.a_len * 8;
+    if ((rc = public_key(&c.pub, pub)) != OK_OK)
+        (void)hsm_destroy_key(base, label);
+    return rc;
+}
+
 /* ---- destroy, close, open ---------------------------------------------------------------------------- */
 static CK_RV destroy_op(const ok_p11_lease *l, void *arg)
 {
@@ -359,6 +449,7 @@ static const ok_vault_hsm_vtable P11_HSM_VTABLE = {
     .run = hsm_run,
     .destroy_key = hsm_destroy_key,
     .close = hsm_close,
+    .unwrap_into = hsm_unwrap_into,
 };
 
 ok_err ok_pkcs11_hsm_open(const char *uri, ok_vault_hsm **out)

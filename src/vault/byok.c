@@ -193,40 +193,82 @@ static ok_err load_kek(ok_vault *v, const ok_byok_blob *b, ok_key_info *kek)
     return rc;
 }
 
-/* ciphertext = RSA-OAEP(KEK, AES key) (modulus bytes) || AES-KWP(AES key, target). *plain is secure
- * memory of *cap bytes (free with ok_secure_free(*plain, *cap)); *plain_len bytes of it are the target. */
-static ok_err unwrap_target(ok_vault *v, const ok_key_info *kek, const ok_byok_blob *b, uint8_t **plain,
-                            size_t *cap, size_t *plain_len)
+static int open_failure(ok_err rc)
+{
+    return rc == OK_ERR_AUTH || rc == OK_ERR_FORMAT || rc == OK_ERR_CRYPTO || rc == OK_ERR_INVALID_ARG;
+}
+
+/* The ephemeral AES key: RSA-OAEP of the ciphertext's first k bytes under the KEK, in the token when the KEK
+ * is an RSA-HSM key (which opens the SHA-1 enc only). aes has k bytes of secure memory. */
+static ok_err open_aes(ok_vault *v, const ok_key_info *kek, const ok_byok_blob *b, size_t k, uint8_t *aes,
+                       size_t *aes_len)
+{
+    ok_key_material m;
+    ok_key_op_result r;
+    ok_err rc;
+
+    *aes_len = 0;
+    if (!kek->hsm) {
+        OK_GUARD(ok_key_material_load(v, kek->name, kek->version, OK_KTY_RSA, &m));
+        rc = ok_rsa_oaep_decrypt(m.pkey, b->oaep_hash, b->oaep_hash, NULL, 0, b->ciphertext, k, aes, aes_len);
+        ok_key_material_clear(&m);
+        if (open_failure(rc))
+            rc = OK_ERR_AUTH;
+    } else {
+        if (b->oaep_hash != OK_HASH_SHA1)
+            return ok_fail(OK_ERR_INVALID_ARG, "key exchange key \"%s\" is held in the HSM, which opens "
+                                               "CKM_RSA_AES_KEY_WRAP (RSA-OAEP with SHA-1) blobs only", kek->name);
+        memset(&r, 0, sizeof r);
+        rc = ok_key_hsm_run(v, kek->name, kek->version, OK_KTY_RSA, OK_HSM_RSA_OAEP_DECRYPT, (ok_sig_alg)0,
+                            b->ciphertext, k, k, &r);
+        if (rc == OK_OK) {
+            memcpy(aes, r.value, r.value_len);
+            *aes_len = r.value_len;
+        }
+        ok_key_op_result_clear(&r);
+    }
+    if (rc == OK_OK && *aes_len != 16 && *aes_len != 24 && *aes_len != 32)
+        rc = OK_ERR_AUTH;
+    return rc == OK_ERR_AUTH ? ok_fail(OK_ERR_INVALID_ARG, OPEN_FAILED, kek->name) : rc;
+}
+
+/* ciphertext = RSA-OAEP(KEK, AES key) (modulus bytes) || AES-KWP(AES key, target). With into_name NULL, *plain
+ * is secure memory of *cap bytes (free with ok_secure_free(*plain, *cap)), *plain_len bytes of it the target;
+ * otherwise the target is unwrapped into the HSM as a new version of into_name, described by *into. */
+static ok_err unwrap_target(ok_vault *v, const ok_key_info *kek, const ok_byok_blob *b, const char *into_name,
+                            ok_kty kty, uint8_t **plain, size_t *cap, size_t *plain_len, ok_key_material *into)
 {
     size_t k = ok_pkey_size(kek->public_key), aes_len = 0, wlen;
     uint8_t *aes = NULL;
-    ok_key_material m;
     ok_err rc;
 
     *plain = NULL;
     *cap = *plain_len = 0;
+    memset(into, 0, sizeof *into);
     if (b->ciphertext_len < k + 16 || (b->ciphertext_len - k) % 8 != 0)
         return ok_fail(OK_ERR_INVALID_ARG, "the transfer blob's ciphertext must be %zu bytes of RSA-OAEP followed by "
                                            "an AES-KWP wrapped key (a multiple of 8 bytes, at least 16)", k);
-    OK_GUARD(ok_key_material_load(v, kek->name, kek->version, OK_KTY_RSA, &m));
     wlen = b->ciphertext_len - k;
     aes = ok_secure_alloc(k);
-    *plain = ok_secure_alloc(wlen);
-    if (aes == NULL || *plain == NULL) {
+    if (into_name == NULL && (*plain = ok_secure_alloc(wlen)) != NULL)
+        *cap = wlen;
+    if (aes == NULL || (into_name == NULL && *plain == NULL)) {
         rc = ok_fail(OK_ERR_NOMEM, "secure memory");
         goto done;
     }
-    *cap = wlen;
-    rc = ok_rsa_oaep_decrypt(m.pkey, b->oaep_hash, b->oaep_hash, NULL, 0, b->ciphertext, k, aes, &aes_len);
-    if (rc == OK_OK && aes_len != 16 && aes_len != 24 && aes_len != 32)
-        rc = OK_ERR_AUTH;
-    if (rc == OK_OK)
+    OK_GUARD_GOTO(rc, open_aes(v, kek, b, k, aes, &aes_len), done);
+    if (into_name != NULL) {
+        rc = ok_key_hsm_unwrap_into(v, into_name, kty, aes, aes_len, b->ciphertext + k, wlen, into);
+        if (rc == OK_ERR_AUTH)
+            rc = ok_fail(OK_ERR_INVALID_ARG, OPEN_FAILED " (or does not hold %s key)", kek->name,
+                         kty == OK_KTY_RSA ? "an RSA" : "a 128, 192 or 256-bit AES");
+    } else {
         rc = ok_aes_kwp_unwrap(aes, aes_len, b->ciphertext + k, wlen, *plain, plain_len);
-    if (rc == OK_ERR_AUTH || rc == OK_ERR_FORMAT || rc == OK_ERR_CRYPTO || rc == OK_ERR_INVALID_ARG)
-        rc = ok_fail(OK_ERR_INVALID_ARG, OPEN_FAILED, kek->name);
+        if (open_failure(rc))
+            rc = ok_fail(OK_ERR_INVALID_ARG, OPEN_FAILED, kek->name);
+    }
 done:
     ok_secure_free(aes, k);
-    ok_key_material_clear(&m);
     if (rc != OK_OK) {
         ok_secure_free(*plain, *cap);
         *plain = NULL;
@@ -235,36 +277,51 @@ done:
     return rc;
 }
 
-static ok_err import_locked(ok_vault *v, const char *name, ok_kty kty, ok_curve curve, const ok_byok_blob *b,
-                            const uint8_t id[OK_SHA256_LEN], const ok_key_attrs *attrs, ok_key_info *out)
+/* hsm: the request said -HSM. Under an RSA-HSM KEK the target then goes into the token; otherwise it is a
+ * software key (and reported so). */
+static ok_err import_locked(ok_vault *v, const char *name, ok_kty kty, int hsm, ok_curve curve,
+                            const ok_byok_blob *b, const uint8_t id[OK_SHA256_LEN], const ok_key_attrs *attrs,
+                            ok_key_info *out)
 {
     char kek_kid[OK_KEY_NAME_MAX + OK_KEY_VERSION_LEN + 2];
     size_t cap = 0, len = 0;
     uint8_t *plain = NULL;
     ok_key_material m;
     ok_key_info kek;
+    int into;
     ok_err rc;
 
     OK_GUARD(ok_byok_check_unused(v->store, id));
     OK_GUARD(load_kek(v, b, &kek));
     snprintf(kek_kid, sizeof kek_kid, "%s/%s", kek.name, kek.version);
-    rc = unwrap_target(v, &kek, b, &plain, &cap, &len);
+    into = hsm && kek.hsm;
+    rc = unwrap_target(v, &kek, b, into ? name : NULL, kty, &plain, &cap, &len, &m);
     ok_key_info_clear(&kek);
     OK_GUARD(rc);
-    rc = ok_key_material_from_plain(kty, plain, len, &m);
-    ok_secure_free(plain, cap);
-    OK_GUARD(rc);
+    if (!into) {
+        rc = ok_key_material_from_plain(kty, plain, len, &m);
+        ok_secure_free(plain, cap);
+        OK_GUARD(rc);
+    }
     if (kty == OK_KTY_EC && curve != 0 && m.curve != curve)
         rc = ok_fail(OK_ERR_INVALID_ARG, "crv says %s, but the blob holds a key on %s",
                      curve == OK_CURVE_P384 ? "P-384" : "P-256", m.curve == OK_CURVE_P384 ? "P-384" : "P-256");
     else
         rc = ok_key_add_version_once(v, name, &m, attrs, id, kek_kid, out);
+    if (rc != OK_OK && m.hsm) /* no row names it (a replay that lost the race, a deleted name): not left behind */
+        (void)ok_key_hsm_destroy(v, name, m.hsm_version);
     ok_key_material_clear(&m);
     return rc;
 }
 
 ok_err ok_vault_key_import_byok(ok_vault *v, const char *name, ok_kty kty, ok_curve curve, const uint8_t *blob,
                                 size_t blob_len, const ok_key_attrs *attrs, ok_key_info *out)
+{
+    return ok_vault_key_import_byok_ex(v, name, kty, 0, curve, blob, blob_len, attrs, out);
+}
+
+ok_err ok_vault_key_import_byok_ex(ok_vault *v, const char *name, ok_kty kty, int hsm, ok_curve curve,
+                                   const uint8_t *blob, size_t blob_len, const ok_key_attrs *attrs, ok_key_info *out)
 {
     uint8_t id[OK_SHA256_LEN];
     ok_byok_blob b;
@@ -286,7 +343,7 @@ ok_err ok_vault_key_import_byok(ok_vault *v, const char *name, ok_kty kty, ok_cu
     OK_GUARD(ok_byok_blob_parse(blob, blob_len, &b));
     rc = ok_sha256(b.ciphertext, b.ciphertext_len, id);
     if (rc == OK_OK && (rc = ok_seal_read_begin(v)) == OK_OK) {
-        rc = import_locked(v, name, kty, curve, &b, id, attrs, out);
+        rc = import_locked(v, name, kty, hsm, curve, &b, id, attrs, out);
         ok_seal_read_end(v);
     }
     ok_byok_blob_clear(&b);

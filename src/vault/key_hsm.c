@@ -1,6 +1,6 @@
 /* HSM-backed keys on the vault's side: attaching the HSM (a vtable the program hands in, so that the vault
  * never links the providers), the token object's label for a version, making a version's key in the token,
- * running a private operation there, destroying the objects (purge), and the rules that keep HSM keys in
+ * running a private operation there, unwrapping a BYOK target into it, destroying the objects (purge), and the rules that keep HSM keys in
  * the token (backup refused). Owns no rows (key_lifecycle.c adds them with hsm = 1), no algorithm table
  * (key_ops.c decides what runs here and what runs in OpenSSL on the public key) and no PKCS#11 code
  * (src/providers/pkcs11_hsm.c). */
@@ -61,6 +61,46 @@ ok_err ok_key_hsm_generate(ok_vault *v, const char *name, ok_kty kty, unsigned b
     out->kty = kty;
     out->bits = kty == OK_KTY_EC ? (curve == OK_CURVE_P384 ? 384u : 256u) : bits;
     out->curve = kty == OK_KTY_EC ? curve : 0;
+    out->pkey = pub;
+    return OK_OK;
+}
+
+ok_err ok_key_hsm_unwrap_into(ok_vault *v, const char *name, ok_kty kty, const uint8_t *aes, size_t aes_len,
+                              const uint8_t *wrapped, size_t wrapped_len, ok_key_material *out)
+{
+    char label[OK_HSM_LABEL_MAX];
+    ok_pkey *pub = NULL;
+    unsigned bits = 0;
+    ok_err rc;
+
+    memset(out, 0, sizeof *out);
+    if (v->hsm == NULL)
+        return ok_fail(OK_ERR_INVALID_ARG, NO_HSM);
+    if (v->hsm->vt->unwrap_into == NULL)
+        return ok_fail(OK_ERR_INVALID_ARG, "importing into the token is not supported by this HSM; import the key "
+                                           "without -HSM");
+    if (kty != OK_KTY_RSA && kty != OK_KTY_OCT)
+        return ok_fail(OK_ERR_INVALID_ARG, "importing into the token is supported for RSA-HSM and oct-HSM; import "
+                                           "an EC key as EC");
+    OK_GUARD(ok_key_new_version(out->hsm_version));
+    ok_key_hsm_label(name, out->hsm_version, label);
+    OK_GUARD(v->hsm->vt->unwrap_into(v->hsm, label, kty, aes, aes_len, wrapped, wrapped_len, &pub, &bits));
+    if ((kty == OK_KTY_OCT) != (pub == NULL))
+        rc = ok_fail(OK_ERR_CRYPTO, "the HSM returned no public key for the imported key");
+    else if (kty == OK_KTY_RSA && bits != 2048 && bits != 3072 && bits != 4096)
+        rc = ok_fail(OK_ERR_INVALID_ARG, "RSA keys have 2048, 3072 or 4096 bits; the blob holds one of %u", bits);
+    else if (kty == OK_KTY_OCT && bits != 128 && bits != 192 && bits != 256)
+        rc = ok_fail(OK_ERR_INVALID_ARG, "oct keys have 128, 192 or 256 bits; the blob holds %u bytes", bits / 8);
+    else
+        rc = OK_OK;
+    if (rc != OK_OK) {
+        ok_pkey_free(pub);
+        (void)v->hsm->vt->destroy_key(v->hsm, label);
+        return rc;
+    }
+    out->hsm = 1;
+    out->kty = kty;
+    out->bits = bits;
     out->pkey = pub;
     return OK_OK;
 }

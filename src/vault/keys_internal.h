@@ -86,6 +86,11 @@ void ok_key_hsm_label(const char *name, const char *version, char label[OK_HSM_L
  * OK_ERR_INVALID_ARG "this vault has no HSM; ..." without one. */
 ok_err ok_key_hsm_generate(ok_vault *v, const char *name, ok_kty kty, unsigned bits, ok_curve curve,
                            ok_key_material *out);
+/* BYOK into the HSM: the AES-KWP wrapped target (RSA PKCS#8 or an AES key) unwrapped under aes into a new
+ * version's token object, checked (RSA 2048/3072/4096, oct 128/192/256; otherwise destroyed, 400); out
+ * as for ok_key_hsm_generate. OK_ERR_AUTH when it does not open. EC and an HSM that cannot: 400. */
+ok_err ok_key_hsm_unwrap_into(ok_vault *v, const char *name, ok_kty kty, const uint8_t *aes, size_t aes_len,
+                              const uint8_t *wrapped, size_t wrapped_len, ok_key_material *out);
 /* A private operation on an HSM-backed version (see ok_hsm_op); out->value is secure memory. */
 ok_err ok_key_hsm_run(ok_vault *v, const char *name, const char *version, ok_kty kty, ok_hsm_op op, ok_sig_alg sig,
                       const uint8_t *in, size_t in_len, size_t out_cap, ok_key_op_result *out);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Hold-your-own-key end to end, through a real ownkeyd (vault and data roles, a 2 s key cache, probes at
-# most 1 s apart) and the ownkey CLI (issue 5 §4). Three tenants, each under a key held elsewhere:
+# most 1 s apart) and the ownkey CLI (issue 5 §4). Three tenants, each under a key held elsewhere, and
+# a key brought into the vault's token:
 #  1. t-hsm: an AES-256 key in a SoftHSM2 token made in a temporary directory (SOFTHSM2_CONF exported for
 #     the daemon too). put/get, status (active, customer_kid), then the token's directory moved away:
 #     locked with KeyUnreachable, get refused (exit 12, TenantLocked); moved back: active by itself, the
@@ -12,6 +13,9 @@
 #     `ownkey key import --byok` under an import-only KEK, granted to an identity (get, wrapKey,
 #     unwrapKey), used as the tenant's customer key over HTTPS: put/get, disabling it locks the tenant
 #     (KeyDisabled, get refused), enabling it unlocks the tenant, the object intact.
+#  4. the vault restarted with --hsm on that token: an RSA-HSM key exchange key made in the token, a
+#     customer's RSA key imported through the keys API as RSA-HSM (unwrapped into the token), wrap/unwrap
+#     with it, and the blob refused the second time.
 # Timing is only ever polled against generous deadlines. Needs OWNKEY_BIN and OWNKEYD_BIN, curl, jq and
 # openssl (exit 77 without them). Part 1 is skipped without softhsm2, part 2 without pykmip-server and
 # python3's kmip package; then the test exits 77 after running the rest (1 on any failure).
@@ -295,6 +299,32 @@ for t in t-hsm t-kmip; do
 done
 check "the audit log has no customer token or PIN" bash -c "! grep -qF \"\$(cat byok.token)\" '$T/v/audit.log' && ! grep -q 'pin-value' '$T/v/audit.log'"
 stop_daemon
+
+# --- 4. BYOK into the token: the vault started with --hsm, an RSA-HSM key exchange key made in the token,
+# a customer's RSA key imported as RSA-HSM (unwrapped into the token), then used through the keys API. ---------
+if [ "$HSM" = 1 ]; then
+  start_daemon "$T/v" --roles vault,data --hsm "pkcs11:token=hyok-e2e?module-path=$MODULE&pin-source=file:$T/pin" || exit 1
+  V="api-version=7.5"
+  expect 200 POST "/keys/kek-hsm/create?$V" '{"kty":"RSA-HSM","key_size":3072,"key_ops":["import"]}'
+  check "the KEK is RSA-HSM" test "$(jqr .key.kty)" = RSA-HSM
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out byok-hsm.pem 2>/dev/null || bad "openssl genpkey"
+  export OWNKEY_ADDR=$URL
+  check "byok-blob for the RSA-HSM KEK" "$OWNKEY" key byok-blob --kek-name kek-hsm --key byok-hsm.pem -o byok-hsm.byok
+  BLOB=$(base64 -w0 <byok-hsm.byok | tr '+/' '-_' | tr -d '=')
+  expect 200 PUT "/keys/byok-hsm?$V" "{\"key\":{\"kty\":\"RSA-HSM\",\"key_hsm\":\"$BLOB\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"]}}"
+  check "imported into the token: kty RSA-HSM" test "$(jqr .key.kty)" = RSA-HSM
+  KPATH=$(jqr .key.kid); KPATH=${KPATH#"$URL"}
+  check "the vault's public key is the customer's" test "$(jqr .key.n)" = \
+    "$(openssl rsa -in byok-hsm.pem -modulus -noout 2>/dev/null | cut -d= -f2 | xxd -r -p | base64 -w0 | tr '+/' '-_' | tr -d '=')"
+  DEK=$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
+  expect 200 POST "$KPATH/wrapkey?$V" "{\"alg\":\"RSA-OAEP\",\"value\":\"$DEK\"}"
+  W=$(jqr .value)
+  expect 200 POST "$KPATH/unwrapkey?$V" "{\"alg\":\"RSA-OAEP\",\"value\":\"$W\"}"
+  check "the token unwraps with the imported key" test "$(jqr .value)" = "$DEK"
+  expect 400 PUT "/keys/byok-hsm2?$V" "{\"key\":{\"kty\":\"RSA-HSM\",\"key_hsm\":\"$BLOB\"}}"
+  check "the blob is used once" grep -qi "used\|replay\|once" <<<"$BODY"
+  stop_daemon
+fi
 kmip_stop
 
 echo "HYOK end to end: $passed passed, $failed failed in $((SECONDS - START)) s"

@@ -90,9 +90,10 @@ static char *import_jwk_text(json_t *key)
 }
 
 /* A BYOK import: key.key_hsm is the base64url (or base64) of a transfer blob made for one of the vault's key
- * exchange keys (docs/BYOK.md). kty (and crv) say what it holds; "-HSM" and "Hsm":true are accepted, but the
- * key is stored and reported as a software key. */
-static void import_byok(ok_api_call *c, const char *name, json_t *key, const ok_key_attrs *attrs)
+ * exchange keys (docs/BYOK.md). kty (and crv) say what it holds. "-HSM" (or "Hsm": true) asks for the key in
+ * the vault's token: it goes there when the KEK is an RSA-HSM key in that token, and is otherwise stored and
+ * reported as a software key (the vault never claims HSM protection it does not have). */
+static void import_byok(ok_api_call *c, const char *name, json_t *key, int hsm_flag, const ok_key_attrs *attrs)
 {
     json_t *kty = json_object_get(key, "kty"), *crv = json_object_get(key, "crv");
     const char *text = json_string_value(json_object_get(key, "key_hsm"));
@@ -110,8 +111,12 @@ static void import_byok(ok_api_call *c, const char *name, json_t *key, const ok_
     } else {
         if (json_is_string(crv))
             curve = strcmp(json_string_value(crv), "P-384") ? OK_CURVE_P256 : OK_CURVE_P384;
+        const char *k = json_string_value(kty);
+        size_t klen = strlen(k);
+        int hsm = hsm_flag || (klen > 4 && strcmp(k + klen - 4, "-HSM") == 0);
         ok_key_info info = {0};
-        reply_bundle(c, ok_vault_key_import_byok(c->api->vault, name, type, curve, blob, len, attrs, &info), &info);
+        reply_bundle(c, ok_vault_key_import_byok_ex(c->api->vault, name, type, hsm, curve, blob, len, attrs, &info),
+                     &info);
     }
     free(blob);
 }
@@ -133,7 +138,7 @@ void api_key_import(ok_api_call *c, const char *name)
     } else if (api_read_attrs(c, body, &attrs, tags, OK_KEY_MAX_TAGS) != 0) {
         /* the 400 is sent */
     } else if (json_object_get(key, "key_hsm")) {
-        import_byok(c, name, key, &attrs);
+        import_byok(c, name, key, json_is_true(json_object_get(body, "Hsm")), &attrs);
     } else {
         char *text = import_jwk_text(key);
         ok_jwk *jwk = NULL;
