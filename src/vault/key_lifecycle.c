@@ -215,12 +215,12 @@ ok_err ok_vault_key_create(ok_vault *v, const char *name, const ok_key_spec *spe
     OK_GUARD(ok_key_check_attrs(&spec->attrs));
     if (spec->attrs.has_ops)
         OK_GUARD(ok_key_check_ops_for(spec->kty, spec->attrs.ops));
-    if (spec->hsm && spec->attrs.has_ops && (spec->attrs.ops & OK_KEYOP_IMPORT) != 0) {
-        /* an RSA-HSM key exchange key: 3072 (the default) or 4096 bits */
+    if (spec->attrs.has_ops && (spec->attrs.ops & OK_KEYOP_IMPORT) != 0) {
+        /* a key exchange key (software or RSA-HSM): 3072 (the default) or 4096 bits */
         if (spec->bits == 0)
             bits = 3072;
         else if (bits != 3072 && bits != 4096)
-            return ok_fail(OK_ERR_INVALID_ARG, "an RSA-HSM key exchange key has 3072 or 4096 bits, not %u", bits);
+            return ok_fail(OK_ERR_INVALID_ARG, "a key exchange key has 3072 or 4096 bits, not %u", bits);
     }
     OK_GUARD(require_unsealed(v));
     if (spec->hsm)

@@ -166,6 +166,10 @@ static void test_kek_rules(void **state)
     bad.kty = OK_KTY_EC;
     bad.attrs.ops = OK_KEYOP_IMPORT;
     assert_int_equal(ok_vault_key_create(f->v, "bad", &bad, &info), OK_ERR_INVALID_ARG);
+    /* a key exchange key has 3072 or 4096 bits */
+    bad.kty = OK_KTY_RSA;
+    bad.bits = 2048;
+    assert_int_equal(ok_vault_key_create(f->v, "bad", &bad, &info), OK_ERR_INVALID_ARG);
     assert_absent(f->v, "bad");
     /* every operation refused */
     for (ok_key_op op = OK_KOP_ENCRYPT; op <= OK_KOP_UNWRAP; op++) {
