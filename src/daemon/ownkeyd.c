@@ -165,76 +165,102 @@ static int cmd_init(int argc, char **argv)
 
 /* ---- serve ----------------------------------------------------------------------------------------- */
 
-/* HSM auto-unseal: while a PKCS#11 vault is sealed because its token is absent (or its PIN file wrong),
- * retry every `interval` seconds, logging each new reason once (the messages never hold the PIN). Stops
- * once the vault is unsealed: a later seal is an operator's, which `ownkey operator unseal --auto` undoes. */
-typedef struct {
+/* A background task of the daemon: `before` (may be NULL), then a wait of `interval` seconds, then `after`,
+ * again and again until the daemon stops or a step returns 0. */
+typedef struct periodic {
     ok_vault *vault;
     unsigned interval;
+    int (*before)(struct periodic *p);
+    int (*after)(struct periodic *p);
+    char last[256];                  /* the unsealer's last logged reason */
+    pthread_t thread;
+    int started;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
-} unsealer;
+} periodic;
 
-static void *unsealer_main(void *arg)
+static void *periodic_main(void *arg)
 {
-    unsealer *u = arg;
-    char last[256] = "";
-    pthread_mutex_lock(&u->lock);
-    while (!u->stop) {
-        ok_vault_status st;
-        ok_vault_get_status(u->vault, &st);
-        if (!st.sealed)
-            break;
-        if (strcmp(last, st.seal_error) != 0) {
-            fprintf(stderr, "ownkeyd: vault sealed: %s; retrying every %u s\n", st.seal_error, u->interval);
-            snprintf(last, sizeof last, "%s", st.seal_error);
+    periodic *p = arg;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop) {
+        if (p->before) {
+            pthread_mutex_unlock(&p->lock);
+            int go = p->before(p);
+            pthread_mutex_lock(&p->lock);
+            if (!go)
+                break;
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += u->interval;
-        pthread_cond_timedwait(&u->wake, &u->lock, &until);
-        if (u->stop)
+        until.tv_sec += p->interval;
+        pthread_cond_timedwait(&p->wake, &p->lock, &until);
+        if (p->stop)
             break;
-        pthread_mutex_unlock(&u->lock);
-        if (ok_vault_unseal_auto(u->vault) == OK_OK)
-            fprintf(stderr, "ownkeyd: vault unsealed by its PKCS#11 token\n");
-        pthread_mutex_lock(&u->lock);
+        pthread_mutex_unlock(&p->lock);
+        int go = p->after(p);
+        pthread_mutex_lock(&p->lock);
+        if (!go)
+            break;
     }
-    pthread_mutex_unlock(&u->lock);
+    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
-typedef struct {
-    ok_vault *vault;
-    unsigned interval;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    int stop;
-} scheduler;
-
-static void *scheduler_main(void *arg)
+static void periodic_start(periodic *p, int wanted)
 {
-    scheduler *s = arg;
-    pthread_mutex_lock(&s->lock);
-    while (!s->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += s->interval;
-        pthread_cond_timedwait(&s->wake, &s->lock, &until);
-        if (s->stop)
-            break;
-        pthread_mutex_unlock(&s->lock);
-        unsigned rotated = 0, notified = 0;
-        ok_err rc = ok_vault_rotation_tick(s->vault, (int64_t)time(NULL), &rotated, &notified);
-        if (rc != OK_OK && rc != OK_ERR_SEALED)
-            fprintf(stderr, "ownkeyd: rotation scheduler: %s\n", ok_err_message());
-        else if (rotated || notified)
-            fprintf(stderr, "ownkeyd: rotation scheduler: %u rotated, %u notified\n", rotated, notified);
-        pthread_mutex_lock(&s->lock);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    p->started = wanted && pthread_create(&p->thread, NULL, periodic_main, p) == 0;
+}
+
+static void periodic_stop(periodic *p)
+{
+    if (p->started) {
+        pthread_mutex_lock(&p->lock);
+        p->stop = 1;
+        pthread_cond_signal(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->thread, NULL);
     }
-    pthread_mutex_unlock(&s->lock);
-    return NULL;
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+}
+
+/* HSM auto-unseal: while a PKCS#11 vault is sealed because its token is absent (or its PIN file wrong),
+ * retry every interval, logging each new reason once (the messages never hold the PIN). Stops once the
+ * vault is unsealed: a later seal is an operator's, which `ownkey operator unseal --auto` undoes. */
+static int unsealer_check(periodic *p)
+{
+    ok_vault_status st;
+    ok_vault_get_status(p->vault, &st);
+    if (!st.sealed)
+        return 0;
+    if (strcmp(p->last, st.seal_error) != 0) {
+        fprintf(stderr, "ownkeyd: vault sealed: %s; retrying every %u s\n", st.seal_error, p->interval);
+        snprintf(p->last, sizeof p->last, "%s", st.seal_error);
+    }
+    return 1;
+}
+
+static int unsealer_try(periodic *p)
+{
+    if (ok_vault_unseal_auto(p->vault) == OK_OK)
+        fprintf(stderr, "ownkeyd: vault unsealed by its PKCS#11 token\n");
+    return 1; /* the next check stops the task once unsealed */
+}
+
+/* The rotation scheduler: applies due lifetime actions every interval. */
+static int rotation_tick(periodic *p)
+{
+    unsigned rotated = 0, notified = 0;
+    ok_err rc = ok_vault_rotation_tick(p->vault, (int64_t)time(NULL), &rotated, &notified);
+    if (rc != OK_OK && rc != OK_ERR_SEALED)
+        fprintf(stderr, "ownkeyd: rotation scheduler: %s\n", ok_err_message());
+    else if (rotated || notified)
+        fprintf(stderr, "ownkeyd: rotation scheduler: %u rotated, %u notified\n", rotated, notified);
+    return 1;
 }
 
 static void metrics_extra(void *ctx, ok_buf *out)
@@ -408,17 +434,12 @@ static int cmd_serve(int argc, char **argv)
         ok_vault_close(vault);
         return fail(rc);
     }
-    /* Key rotation belongs to the vault role. */
-    scheduler sched = {.vault = vault, .interval = interval};
-    pthread_mutex_init(&sched.lock, NULL);
-    pthread_cond_init(&sched.wake, NULL);
-    pthread_t sched_thread;
-    int have_sched = (roles & ROLE_VAULT) && pthread_create(&sched_thread, NULL, scheduler_main, &sched) == 0;
-    unsealer unseal = {.vault = vault, .interval = (unsigned)unseal_retry};
-    pthread_mutex_init(&unseal.lock, NULL);
-    pthread_cond_init(&unseal.wake, NULL);
-    pthread_t unseal_thread;
-    int have_unsealer = st.kind == OK_SEAL_PKCS11 && pthread_create(&unseal_thread, NULL, unsealer_main, &unseal) == 0;
+    /* Key rotation belongs to the vault role; the unsealer to a PKCS#11-sealed vault. */
+    periodic sched = {.vault = vault, .interval = interval, .after = rotation_tick};
+    periodic_start(&sched, (roles & ROLE_VAULT) != 0);
+    periodic unseal = {.vault = vault, .interval = (unsigned)unseal_retry, .before = unsealer_check,
+                       .after = unsealer_try};
+    periodic_start(&unseal, st.kind == OK_SEAL_PKCS11);
 
     fprintf(stderr, "ownkeyd: serving https://%s (vault %s, %s; roles %s)\n", listen, dir, st.sealed ? "sealed" : "unsealed",
             roles == (ROLE_VAULT | ROLE_DATA) ? "vault,data" : roles == ROLE_VAULT ? "vault" : "data");
@@ -427,20 +448,8 @@ static int cmd_serve(int argc, char **argv)
     fprintf(stderr, "ownkeyd: %s received, finishing requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 
     ok_http_stop(server);
-    if (have_sched) {
-        pthread_mutex_lock(&sched.lock);
-        sched.stop = 1;
-        pthread_cond_signal(&sched.wake);
-        pthread_mutex_unlock(&sched.lock);
-        pthread_join(sched_thread, NULL);
-    }
-    if (have_unsealer) {
-        pthread_mutex_lock(&unseal.lock);
-        unseal.stop = 1;
-        pthread_cond_signal(&unseal.wake);
-        pthread_mutex_unlock(&unseal.lock);
-        pthread_join(unseal_thread, NULL);
-    }
+    periodic_stop(&sched);
+    periodic_stop(&unseal);
     ok_ds_close(ds); /* before the vault, whose master key sealed its keys */
     ok_vault_close(vault);
     fprintf(stderr, "ownkeyd: stopped\n");
