@@ -273,5 +273,21 @@ expect 200 GET "/ownkey/v1/status" "" ""
 check "a wrong share set leaves it sealed" test "$(jqr .sealed)" = true
 stop_daemon
 
+# --- The daemon's rotation scheduler applies a rotation policy ------------------------------------------------------
+TOKEN=$(jq -r .admin_token "$T/init.json")
+ROTATION_INTERVAL=1 start_daemon "$D" || exit 1
+expect 200 POST "/keys/sched1/create?$V" '{"kty":"oct"}'
+expect 200 PUT "/keys/sched1/rotationpolicy?$V" \
+  '{"lifetimeActions":[{"trigger":{"timeAfterCreate":"PT1S"},"action":{"type":"Rotate"}}],"attributes":{"expiryTime":"P30D"}}'
+rotated=0
+for _ in $(seq 1 50); do
+  expect 200 GET "/keys/sched1/versions?$V"
+  [ "$(jqr '.value | length')" -ge 2 ] && { rotated=1; break; }
+  sleep 0.2
+done
+check "the scheduler rotated the key (timeAfterCreate PT1S)" test "$rotated" = 1
+check "the scheduler's rotation is audited" grep -q '"identity":"scheduler","client":[^,]*,"operation":"rotate","key":"sched1"' "$D/audit.log"
+stop_daemon
+
 echo "keys api: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
