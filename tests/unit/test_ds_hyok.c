@@ -25,10 +25,9 @@
 
 #include "dataservice/ds_keys.h"
 #include "providers/kmip_client.h"
-#include "providers/pkcs11_internal.h"
+#include "softhsm_fixture.h"
 #include "vault_fixture.h"
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
 #define KMIP_BIN "/usr/bin/pykmip-server"
 #define LABEL "ds-hyok"
 #define PIN "1234"
@@ -53,14 +52,6 @@ static struct {
 } g;
 
 /* ---- helpers ------------------------------------------------------------------------------------------- */
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 static ok_ds *open_ds(int64_t ttl)
 {
@@ -129,82 +120,27 @@ static void wait_state(ok_ds *ds, const char *tenant, ok_ds_state want, ok_ds_te
 
 static void p11_uri(char *buf, size_t len, const char *object)
 {
-    snprintf(buf, len, "pkcs11:token=" LABEL ";object=%s?module-path=" MODULE "&pin-source=file:%s", object,
+    snprintf(buf, len, "pkcs11:token=" LABEL ";object=%s?module-path=" SOFTHSM_MODULE "&pin-source=file:%s", object,
              g.pin_file);
-}
-
-static CK_RV create_aes(const char *label)
-{
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE kt = CKK_AES;
-    CK_ULONG len = 32;
-    CK_BBOOL yes = CK_TRUE;
-    CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt}, {CKA_TOKEN, &yes, 1},
-                        {CKA_PRIVATE, &yes, 1},        {CKA_SENSITIVE, &yes, 1},      {CKA_WRAP, &yes, 1},
-                        {CKA_UNWRAP, &yes, 1},         {CKA_VALUE_LEN, &len, sizeof len},
-                        {CKA_LABEL, (void *)label, strlen(label)}};
-    CK_OBJECT_HANDLE h;
-    return g.f->C_GenerateKey(g.s, &m, t, sizeof t / sizeof t[0], &h);
-}
-
-static CK_RV create_rsa(const char *label)
-{
-    CK_MECHANISM m = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
-    CK_BBOOL yes = CK_TRUE;
-    CK_ULONG bits = 3072;
-    CK_BYTE e[] = {1, 0, 1};
-    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1}, {CKA_WRAP, &yes, 1}, {CKA_ENCRYPT, &yes, 1},
-                          {CKA_MODULUS_BITS, &bits, sizeof bits}, {CKA_PUBLIC_EXPONENT, e, sizeof e},
-                          {CKA_LABEL, (void *)label, strlen(label)}};
-    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1}, {CKA_PRIVATE, &yes, 1}, {CKA_SENSITIVE, &yes, 1},
-                           {CKA_UNWRAP, &yes, 1}, {CKA_DECRYPT, &yes, 1}, {CKA_LABEL, (void *)label, strlen(label)}};
-    CK_OBJECT_HANDLE hpub, hpriv;
-    return g.f->C_GenerateKeyPair(g.s, &m, pub, sizeof pub / sizeof pub[0], priv, sizeof priv / sizeof priv[0], &hpub,
-                                  &hpriv);
 }
 
 /* A session of the test's own on the token (again after the module was re-initialized), logged in. */
 static void p11_session(void)
 {
-    CK_SLOT_ID slots[16];
-    CK_ULONG n = 16;
-    int found = 0;
-    assert_int_equal(g.f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
-    for (CK_ULONG i = 0; i < n && !found; i++) {
-        CK_TOKEN_INFO info;
-        if (g.f->C_GetTokenInfo(slots[i], &info) == CKR_OK && memcmp(info.label, LABEL " ", strlen(LABEL) + 1) == 0) {
-            g.slot = slots[i];
-            found = 1;
-        }
-    }
-    assert_true(found);
-    assert_int_equal(g.f->C_OpenSession(g.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &g.s), CKR_OK);
-    CK_RV rv = g.f->C_Login(g.s, CKU_USER, (CK_UTF8CHAR *)PIN, 4);
+    CK_RV rv = softhsm_session(g.f, LABEL, PIN, CKF_SERIAL_SESSION | CKF_RW_SESSION, &g.slot, &g.s);
     assert_true(rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN);
 }
 
 static void p11_setup(void)
 {
-    char conf[600], text[1200];
-    if (access(MODULE, R_OK) != 0 || system("command -v softhsm2-util >/dev/null 2>&1") != 0)
+    if (!softhsm_available())
         return;
-    snprintf(g.tokens, sizeof g.tokens, "%s/tokens", g.tmp);
-    snprintf(g.pin_file, sizeof g.pin_file, "%s/pin", g.tmp);
-    snprintf(conf, sizeof conf, "%s/softhsm2.conf", g.tmp);
-    snprintf(text, sizeof text, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n"
-                                "slots.removable = false\n", g.tokens);
-    write_file(conf, text);
-    write_file(g.pin_file, PIN "\n");
-    assert_int_equal(mkdir(g.tokens, 0700), 0);
-    setenv("SOFTHSM2_CONF", conf, 1);
-    assert_int_equal(system("softhsm2-util --init-token --free --label " LABEL " --so-pin 87654321 --pin " PIN
-                            " >/dev/null"), 0);
-    assert_int_equal(ok_p11_module_get(MODULE, &g.mod), OK_OK);
+    softhsm_token_init(g.tmp, LABEL, PIN, g.tokens, g.pin_file);
+    assert_int_equal(ok_p11_module_get(SOFTHSM_MODULE, &g.mod), OK_OK);
     g.f = ok_p11_module_functions(g.mod);
     p11_session();
-    assert_int_equal(create_aes("kek-aes"), CKR_OK);
-    assert_int_equal(create_rsa("kek-rsa"), CKR_OK);
+    assert_int_equal(softhsm_gen_aes(g.f, g.s, "kek-aes", NULL, 0), CKR_OK);
+    assert_int_equal(softhsm_gen_rsa(g.f, g.s, "kek-rsa", NULL, 3072, 0), CKR_OK);
     g.p11 = 1;
 }
 
@@ -367,12 +303,12 @@ static void test_pkcs11_validation(void **state)
     p11_uri(uri, sizeof uri, "no-such-key");
     assert_int_equal(create_tenant(ds, "p-missing", uri, 0, NULL), OK_ERR_KEY);
     assert_non_null(strstr(ok_err_message(), "KeyNotFound"));
-    snprintf(uri, sizeof uri, "pkcs11:token=" LABEL ";object=kek-aes?module-path=" MODULE);
+    snprintf(uri, sizeof uri, "pkcs11:token=" LABEL ";object=kek-aes?module-path=" SOFTHSM_MODULE);
     assert_int_equal(create_tenant(ds, "p-nopin", uri, 0, NULL), OK_ERR_KEY);
     assert_non_null(strstr(ok_err_message(), "pin-source"));
     /* A wrong PIN (the test's own session logs out first: a login is per application and token). */
     assert_int_equal(g.f->C_Logout(g.s), CKR_OK);
-    snprintf(uri, sizeof uri, "pkcs11:token=" LABEL ";object=kek-aes?module-path=" MODULE "&pin-value=9999");
+    snprintf(uri, sizeof uri, "pkcs11:token=" LABEL ";object=kek-aes?module-path=" SOFTHSM_MODULE "&pin-value=9999");
     assert_int_equal(create_tenant(ds, "p-badpin", uri, 0, NULL), OK_ERR_KEY);
     assert_non_null(strstr(ok_err_message(), "Forbidden"));
     assert_null(strstr(ok_err_message(), "9999"));
@@ -384,10 +320,10 @@ static void test_pkcs11_validation(void **state)
     assert_non_null(strstr(ok_err_message(), "vault key only"));
 
     /* A pin-value works, and is neither stored in clear nor shown. */
-    snprintf(uri, sizeof uri, "pkcs11:token=" LABEL ";object=kek-aes?module-path=" MODULE "&pin-value=" PIN);
+    snprintf(uri, sizeof uri, "pkcs11:token=" LABEL ";object=kek-aes?module-path=" SOFTHSM_MODULE "&pin-value=" PIN);
     if (create_tenant(ds, "p-pinvalue", uri, 0, &info) != OK_OK)
         fail_msg("create with pin-value: %s", ok_err_message());
-    assert_string_equal(info.customer_uri, "pkcs11:token=" LABEL ";object=kek-aes?module-path=" MODULE);
+    assert_string_equal(info.customer_uri, "pkcs11:token=" LABEL ";object=kek-aes?module-path=" SOFTHSM_MODULE);
     put_text(ds, "p-pinvalue", "a", "with a pin value");
     ok_ds_close(ds);
     ds = NULL;
@@ -437,20 +373,6 @@ static void test_pkcs11_tenants_put_get(void **state)
     ok_ds_close(ds);
 }
 
-/* The token's directory moved out of SoftHSM's token dir: SoftHSM then reports the token gone. */
-static void token_dir(char *buf, size_t len)
-{
-    DIR *d = opendir(g.tokens);
-    struct dirent *e;
-    assert_non_null(d);
-    buf[0] = 0;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.' && (size_t)snprintf(buf, len, "%s/%s", g.tokens, e->d_name) >= len)
-            buf[0] = 0;
-    closedir(d);
-    assert_true(buf[0] != 0);
-}
-
 static void test_pkcs11_token_removed_then_back(void **state)
 {
     (void)state;
@@ -466,7 +388,7 @@ static void test_pkcs11_token_removed_then_back(void **state)
     put_text(ds, "t-aes", "o", "aes data");
     put_text(ds, "t-rsa", "o", "rsa data");
 
-    token_dir(dir, sizeof dir);
+    softhsm_token_dir(g.tokens, dir, sizeof dir);
     snprintf(away, sizeof away, "%s/away", g.tmp);
     assert_int_equal(rename(dir, away), 0);
     wait_state(ds, "t-aes", OK_DS_LOCKED, &info);
@@ -503,12 +425,12 @@ static void test_pkcs11_pin_changed_then_fixed(void **state)
     assert_null(strstr(info.reason, "5678"));
     assert_null(strstr(info.reason, PIN));
 
-    write_file(g.pin_file, "5678\n");
+    softhsm_write_file(g.pin_file, "5678\n");
     wait_state(ds, "t-pin", OK_DS_ACTIVE, &info);
     expect_text(ds, "t-pin", "o", "pin data");
     /* Back to the first PIN for the other tests. */
     assert_int_equal(g.f->C_SetPIN(g.s, (CK_UTF8CHAR *)"5678", 4, (CK_UTF8CHAR *)PIN, 4), CKR_OK);
-    write_file(g.pin_file, PIN "\n");
+    softhsm_write_file(g.pin_file, PIN "\n");
     ok_ds_close(ds);
 }
 

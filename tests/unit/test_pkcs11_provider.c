@@ -19,10 +19,8 @@
 
 #include "ownkey/crypto.h"
 #include "ownkey/provider.h"
-#include "providers/pkcs11_internal.h"
-#include "test_support.h"
+#include "softhsm_fixture.h"
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
 #define LABEL "ok-test"
 #define PIN "1234"
 
@@ -38,17 +36,9 @@ static struct {
     uint8_t aes[32];
 } fx;
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static void make_uri(char *buf, size_t len, const char *object, const char *pin_file)
 {
-    snprintf(buf, len, "pkcs11:token=" LABEL ";%s?module-path=" MODULE "&pin-source=file:%s", object,
+    snprintf(buf, len, "pkcs11:token=" LABEL ";%s?module-path=" SOFTHSM_MODULE "&pin-source=file:%s", object,
              pin_file ? pin_file : fx.pin_file);
 }
 
@@ -70,64 +60,20 @@ static CK_RV create_aes(const char *label, unsigned char id)
 
 static CK_RV create_rsa(const char *label, unsigned char id, CK_ULONG bits, int public_on_token)
 {
-    CK_MECHANISM m = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
-    CK_BBOOL yes = CK_TRUE, pub_token = public_on_token ? CK_TRUE : CK_FALSE;
-    CK_BYTE e[] = {1, 0, 1};
-    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &pub_token, 1},     {CKA_WRAP, &yes, 1}, {CKA_ENCRYPT, &yes, 1},
-                          {CKA_MODULUS_BITS, &bits, sizeof bits}, {CKA_PUBLIC_EXPONENT, e, sizeof e},
-                          {CKA_LABEL, (void *)label, strlen(label)}, {CKA_ID, &id, 1}};
-    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},   {CKA_PRIVATE, &yes, 1}, {CKA_SENSITIVE, &yes, 1},
-                           {CKA_UNWRAP, &yes, 1},  {CKA_DECRYPT, &yes, 1},
-                           {CKA_LABEL, (void *)label, strlen(label)}, {CKA_ID, &id, 1}};
-    CK_OBJECT_HANDLE hpub, hpriv;
-    CK_RV rv = fx.f->C_GenerateKeyPair(fx.s, &m, pub, sizeof pub / sizeof pub[0], priv, sizeof priv / sizeof priv[0],
-                                       &hpub, &hpriv);
-    if (rv == CKR_OK && !public_on_token)
-        rv = fx.f->C_DestroyObject(fx.s, hpub);
-    return rv;
-}
-
-static int find_slot(CK_SLOT_ID *slot)
-{
-    CK_SLOT_ID slots[16];
-    CK_ULONG n = 16;
-    if (fx.f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
-        return 0;
-    for (CK_ULONG i = 0; i < n; i++) {
-        CK_TOKEN_INFO info;
-        if (fx.f->C_GetTokenInfo(slots[i], &info) == CKR_OK && memcmp(info.label, LABEL " ", strlen(LABEL) + 1) == 0) {
-            *slot = slots[i];
-            return 1;
-        }
-    }
-    return 0;
+    return softhsm_gen_rsa(fx.f, fx.s, label, &id, bits, public_on_token ? 0 : SOFTHSM_NO_PUBLIC);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    if (access(MODULE, R_OK) != 0 || system("command -v softhsm2-util >/dev/null 2>&1") != 0)
+    if (!softhsm_available())
         return 0; /* not installed: every test skips */
     fx.dir = test_make_tmpdir();
     assert_non_null(fx.dir);
-    char conf[512], cmd[1024];
-    snprintf(fx.tokens, sizeof fx.tokens, "%s/tokens", fx.dir);
-    snprintf(conf, sizeof conf, "%s/softhsm2.conf", fx.dir);
-    snprintf(fx.pin_file, sizeof fx.pin_file, "%s/pin", fx.dir);
-    snprintf(cmd, sizeof cmd, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n"
-                              "slots.removable = false\n", fx.tokens);
-    write_file(conf, cmd);
-    write_file(fx.pin_file, PIN "\n");
-    assert_int_equal(mkdir(fx.tokens, 0700), 0);
-    setenv("SOFTHSM2_CONF", conf, 1);
-    snprintf(cmd, sizeof cmd,
-             "softhsm2-util --init-token --free --label " LABEL " --so-pin 87654321 --pin " PIN " >/dev/null");
-    assert_int_equal(system(cmd), 0);
-    assert_int_equal(ok_p11_module_get(MODULE, &fx.mod), OK_OK);
+    softhsm_token_init(fx.dir, LABEL, PIN, fx.tokens, fx.pin_file);
+    assert_int_equal(ok_p11_module_get(SOFTHSM_MODULE, &fx.mod), OK_OK);
     fx.f = ok_p11_module_functions(fx.mod);
-    assert_true(find_slot(&fx.slot));
-    assert_int_equal(fx.f->C_OpenSession(fx.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &fx.s), CKR_OK);
-    assert_int_equal(fx.f->C_Login(fx.s, CKU_USER, (CK_UTF8CHAR *)PIN, 4), CKR_OK);
+    assert_int_equal(softhsm_session(fx.f, LABEL, PIN, CKF_SERIAL_SESSION | CKF_RW_SESSION, &fx.slot, &fx.s), CKR_OK);
     assert_int_equal(ok_random(fx.aes, sizeof fx.aes), OK_OK);
     assert_int_equal(create_aes("kek-aes", 1), CKR_OK);
     assert_int_equal(create_rsa("kek-rsa", 2, 3072, 1), CKR_OK);
@@ -151,11 +97,7 @@ static int group_teardown(void **state)
     return 0;
 }
 
-#define NEED_SOFTHSM()                                                                                             \
-    do {                                                                                                          \
-        if (!fx.ready)                                                                                            \
-            skip();                                                                                               \
-    } while (0)
+#define NEED_SOFTHSM() SOFTHSM_SKIP_UNLESS(fx.ready)
 
 static ok_provider *open_ok(const char *object)
 {
@@ -301,7 +243,7 @@ static void test_wrong_pin_is_forbidden_without_the_pin(void **state)
     NEED_SOFTHSM();
     char bad[600], uri[1200];
     snprintf(bad, sizeof bad, "%s/badpin", fx.dir);
-    write_file(bad, "98765\n");
+    softhsm_write_file(bad, "98765\n");
     make_uri(uri, sizeof uri, "object=kek-aes", bad);
     ok_provider *p = NULL;
     /* The fixture is logged in: close its login state first so that the provider has to log in. */
@@ -311,7 +253,7 @@ static void test_wrong_pin_is_forbidden_without_the_pin(void **state)
     assert_non_null(strstr(ok_err_message(), "PIN refused"));
     assert_null(strstr(ok_err_message(), "98765"));
     assert_null(strstr(ok_err_message(), PIN));
-    snprintf(uri, sizeof uri, "pkcs11:token=" LABEL ";object=kek-aes?module-path=" MODULE "&pin-value=98765");
+    snprintf(uri, sizeof uri, "pkcs11:token=" LABEL ";object=kek-aes?module-path=" SOFTHSM_MODULE "&pin-value=98765");
     assert_int_equal(ok_pkcs11_provider_open(uri, &p), OK_ERR_FORBIDDEN);
     assert_null(strstr(ok_err_message(), "98765"));
     assert_int_equal(fx.f->C_Login(fx.s, CKU_USER, (CK_UTF8CHAR *)PIN, 4), CKR_OK);
@@ -329,14 +271,16 @@ static void test_missing_key_and_token_are_clear(void **state)
     assert_non_null(strstr(ok_err_message(), "no-such-key"));
     make_uri(uri, sizeof uri, "id=%7f", NULL);
     assert_int_equal(ok_pkcs11_provider_open(uri, &p), OK_ERR_NOT_FOUND);
-    snprintf(uri, sizeof uri, "pkcs11:token=other;object=kek-aes?module-path=" MODULE "&pin-source=file:%s",
+    snprintf(uri, sizeof uri, "pkcs11:token=other;object=kek-aes?module-path=" SOFTHSM_MODULE "&pin-source=file:%s",
              fx.pin_file);
     assert_int_equal(ok_pkcs11_provider_open(uri, &p), OK_ERR_IO);
     assert_non_null(strstr(ok_err_message(), "token not present"));
     snprintf(uri, sizeof uri, "pkcs11:token=" LABEL ";object=kek-aes?module-path=/nonexistent/lib.so");
     assert_int_equal(ok_pkcs11_provider_open(uri, &p), OK_ERR_IO);
-    assert_int_equal(ok_pkcs11_provider_open("pkcs11:object=kek-aes?module-path=" MODULE, &p), OK_ERR_INVALID_ARG);
-    assert_int_equal(ok_pkcs11_provider_open("pkcs11:token=" LABEL "?module-path=" MODULE, &p), OK_ERR_INVALID_ARG);
+    assert_int_equal(ok_pkcs11_provider_open("pkcs11:object=kek-aes?module-path=" SOFTHSM_MODULE, &p),
+                     OK_ERR_INVALID_ARG);
+    assert_int_equal(ok_pkcs11_provider_open("pkcs11:token=" LABEL "?module-path=" SOFTHSM_MODULE, &p),
+                     OK_ERR_INVALID_ARG);
     assert_null(p);
     /* The CLI's reference resolver knows the scheme. */
     make_uri(uri, sizeof uri, "object=kek-aes", NULL);
@@ -391,31 +335,16 @@ static void test_pin_changed_then_fixed(void **state)
     assert_non_null(strstr(ok_err_message(), "PIN refused"));
     assert_null(strstr(ok_err_message(), "5678"));
     assert_int_equal(ok_provider_wrap(p, dek, 32, &edk), OK_ERR_FORBIDDEN); /* still refused, still no crash */
-    write_file(fx.pin_file, "5678\n");
+    softhsm_write_file(fx.pin_file, "5678\n");
     if (ok_provider_unwrap(p, &edk, back, 32) != OK_OK)
         fail_msg("after fixing the PIN file: %s", ok_err_message());
     assert_memory_equal(back, dek, 32);
     /* Put the PIN back for the other tests. */
     assert_int_equal(fx.f->C_SetPIN(fx.s, (CK_UTF8CHAR *)"5678", 4, (CK_UTF8CHAR *)PIN, 4), CKR_OK);
-    write_file(fx.pin_file, PIN "\n");
+    softhsm_write_file(fx.pin_file, PIN "\n");
     assert_int_equal(fx.f->C_Login(fx.s, CKU_USER, (CK_UTF8CHAR *)PIN, 4), CKR_USER_ALREADY_LOGGED_IN);
     ok_edk_clear(&edk);
     ok_provider_free(p);
-}
-
-/* The token's directory moved out of SoftHSM's token dir: SoftHSM then reports the token gone. */
-static void token_dir(char *buf, size_t len)
-{
-    DIR *d = opendir(fx.tokens);
-    assert_non_null(d);
-    struct dirent *e;
-    buf[0] = 0;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            if ((size_t)snprintf(buf, len, "%s/%s", fx.tokens, e->d_name) >= len)
-                buf[0] = 0;
-    closedir(d);
-    assert_true(buf[0] != 0);
 }
 
 static void test_token_removed_then_back(void **state)
@@ -427,7 +356,7 @@ static void test_token_removed_then_back(void **state)
     uint8_t dek[32], back[32];
     round_trip(p, "AES-KWP", &edk, dek);
     char dir[1024], away[1024];
-    token_dir(dir, sizeof dir);
+    softhsm_token_dir(fx.tokens, dir, sizeof dir);
     snprintf(away, sizeof away, "%s/away", fx.dir);
     assert_int_equal(rename(dir, away), 0);
     /* Gone: a clear "token not present", for unwrap and for wrap, however often it is asked. */
@@ -448,7 +377,7 @@ static void test_token_removed_then_back(void **state)
     ok_edk_clear(&edk);
     round_trip(p, "AES-KWP", &edk, dek);
     /* The module re-initialization ended the fixture's own session: open a new one. */
-    assert_true(find_slot(&fx.slot));
+    assert_true(softhsm_find_slot(fx.f, LABEL, &fx.slot));
     assert_int_equal(fx.f->C_OpenSession(fx.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &fx.s), CKR_OK);
     ok_edk_clear(&edk);
     ok_provider_free(p);

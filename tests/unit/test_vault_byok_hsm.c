@@ -18,143 +18,38 @@
 
 #include <cmocka.h>
 
-#include "ownkey/vault.h"
-#include "providers/pkcs11_hsm.h"
-#include "providers/pkcs11_internal.h"
-#include "test_support.h"
+#include "softhsm_fixture.h"
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
 #define LABEL "ok-byokhsm"
 #define PIN "4711"
 
-static struct {
-    int ready;
-    char *dir;
-    char uri[1024];
-    int n;
-} fx;
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+static softhsm_hsm_fixture fx;
 
 static int group_setup(void **state)
 {
     (void)state;
-    if (access(MODULE, R_OK) != 0 || system("command -v softhsm2-util >/dev/null 2>&1") != 0)
-        return 0;
-    fx.dir = test_make_tmpdir();
-    char conf[512], tokens[512], pin[512], text[1024];
-    snprintf(tokens, sizeof tokens, "%s/tokens", fx.dir);
-    snprintf(conf, sizeof conf, "%s/softhsm2.conf", fx.dir);
-    snprintf(pin, sizeof pin, "%s/pin", fx.dir);
-    snprintf(text, sizeof text, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", tokens);
-    write_file(conf, text);
-    write_file(pin, PIN "\n");
-    assert_int_equal(mkdir(tokens, 0700), 0);
-    setenv("SOFTHSM2_CONF", conf, 1);
-    assert_int_equal(system("softhsm2-util --init-token --free --label " LABEL " --so-pin 87654321 --pin " PIN
-                            " >/dev/null"), 0);
-    snprintf(fx.uri, sizeof fx.uri, "pkcs11:token=" LABEL "?module-path=" MODULE "&pin-source=file:%s", pin);
-    fx.ready = 1;
+    softhsm_hsm_setup(&fx, LABEL, PIN);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (fx.dir) {
-        test_remove_tree(fx.dir);
-        free(fx.dir);
-    }
+    softhsm_hsm_teardown(&fx);
     return 0;
 }
 
 static ok_vault *new_vault(int with_hsm)
 {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/vault%d", fx.dir, ++fx.n);
-    ok_vault_init_params p = {.kind = OK_SEAL_DEV};
-    ok_vault_init_result res = {0};
-    assert_int_equal(ok_vault_init(dir, &p, &res), OK_OK);
-    ok_vault_init_result_clear(&res);
-    ok_vault *v = NULL;
-    assert_int_equal(ok_vault_open(dir, &v), OK_OK);
-    if (with_hsm) {
-        ok_vault_hsm *h = NULL;
-        if (ok_pkcs11_hsm_open(fx.uri, &h) != OK_OK)
-            fail_msg("hsm open: %s", ok_err_message());
-        assert_int_equal(ok_vault_attach_hsm(v, h), OK_OK);
-    }
-    return v;
+    return softhsm_new_vault(fx.dir, &fx.n, fx.uri, with_hsm);
 }
 
-/* Objects labelled "ownkey:name/version" in the token; each private/secret one must be non-extractable,
- * sensitive and its CKA_VALUE unreadable. */
 static int token_objects(const char *name, const char *version)
 {
-    ok_p11_module *mod = NULL;
-    assert_int_equal(ok_p11_module_get(MODULE, &mod), OK_OK);
-    CK_FUNCTION_LIST *f = ok_p11_module_functions(mod);
-    CK_SLOT_ID slots[16];
-    CK_ULONG ns = 16;
-    assert_int_equal(f->C_GetSlotList(CK_TRUE, slots, &ns), CKR_OK);
-    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-    for (CK_ULONG i = 0; i < ns; i++) {
-        CK_TOKEN_INFO ti;
-        if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && memcmp(ti.label, LABEL " ", strlen(LABEL) + 1) == 0)
-            assert_int_equal(f->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
-    }
-    CK_RV lr = f->C_Login(s, CKU_USER, (CK_UTF8CHAR *)PIN, strlen(PIN));
-    assert_true(lr == CKR_OK || lr == CKR_USER_ALREADY_LOGGED_IN);
-    char label[256], got[256];
-    snprintf(label, sizeof label, "ownkey:%s/%s", name, version ? version : "");
-    CK_ATTRIBUTE t[] = {{CKA_LABEL, label, strlen(label)}};
-    CK_OBJECT_HANDLE all[64], found[64];
-    CK_ULONG n = 0, m = 0;
-    assert_int_equal(f->C_FindObjectsInit(s, t, version ? 1 : 0), CKR_OK);
-    assert_int_equal(f->C_FindObjects(s, all, 64, &m), CKR_OK);
-    f->C_FindObjectsFinal(s);
-    for (CK_ULONG i = 0; i < m; i++) {
-        CK_ATTRIBUTE la = {CKA_LABEL, got, sizeof got - 1};
-        if (f->C_GetAttributeValue(s, all[i], &la, 1) == CKR_OK && la.ulValueLen >= strlen(label) &&
-            memcmp(got, label, strlen(label)) == 0)
-            found[n++] = all[i];
-    }
-    for (CK_ULONG i = 0; i < n; i++) {
-        CK_OBJECT_CLASS cls = 0;
-        CK_ATTRIBUTE a = {CKA_CLASS, &cls, sizeof cls};
-        assert_int_equal(f->C_GetAttributeValue(s, found[i], &a, 1), CKR_OK);
-        if (cls == CKO_PUBLIC_KEY)
-            continue;
-        CK_BBOOL ext = CK_TRUE, sens = CK_FALSE, tok = CK_FALSE;
-        CK_ATTRIBUTE b[] = {{CKA_EXTRACTABLE, &ext, 1}, {CKA_SENSITIVE, &sens, 1}, {CKA_TOKEN, &tok, 1}};
-        assert_int_equal(f->C_GetAttributeValue(s, found[i], b, 3), CKR_OK);
-        assert_false(ext);
-        assert_true(sens);
-        assert_true(tok);
-        uint8_t value[1024];
-        CK_ATTRIBUTE val = {CKA_VALUE, value, sizeof value};
-        CK_ATTRIBUTE pe = {CKA_PRIVATE_EXPONENT, value, sizeof value};
-        CK_RV r1 = f->C_GetAttributeValue(s, found[i], &val, 1), r2 = f->C_GetAttributeValue(s, found[i], &pe, 1);
-        assert_true(r1 == CKR_ATTRIBUTE_SENSITIVE || r2 == CKR_ATTRIBUTE_SENSITIVE);
-        assert_int_not_equal(r1, CKR_OK);
-        assert_int_not_equal(r2, CKR_OK);
-    }
-    f->C_CloseSession(s);
-    ok_p11_module_put(mod);
-    return (int)n;
+    return softhsm_token_objects(LABEL, PIN, name, version);
 }
 
-#define NEED_SOFTHSM()                                                                                             \
-    do {                                                                                                          \
-        if (!fx.ready)                                                                                            \
-            skip();                                                                                               \
-    } while (0)
+#define NEED_SOFTHSM() SOFTHSM_SKIP_UNLESS(fx.ready)
 
 #define BLOB_MAX 16384
 

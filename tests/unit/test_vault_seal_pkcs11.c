@@ -20,12 +20,9 @@
 #include <cmocka.h>
 
 #include "ownkey/provider.h"
-#include "ownkey/vault.h"
-#include "providers/pkcs11_internal.h"
-#include "test_support.h"
+#include "softhsm_fixture.h"
 #include "vault/vault_internal.h"
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
 #define LABEL "ok-seal"
 #define PIN "4711"
 #define WRONG_PIN "97531"
@@ -40,64 +37,24 @@ static struct {
     int n; /* vaults made so far */
 } fx;
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static void make_uri(char *buf, size_t len, const char *object, const char *pin_file)
 {
-    snprintf(buf, len, "pkcs11:token=" LABEL ";object=%s?module-path=" MODULE "&pin-source=file:%s", object,
+    snprintf(buf, len, "pkcs11:token=" LABEL ";object=%s?module-path=" SOFTHSM_MODULE "&pin-source=file:%s", object,
              pin_file);
-}
-
-static int find_slot(CK_FUNCTION_LIST *f, CK_SLOT_ID *slot)
-{
-    CK_SLOT_ID slots[16];
-    CK_ULONG n = 16;
-    if (f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
-        return 0;
-    for (CK_ULONG i = 0; i < n; i++) {
-        CK_TOKEN_INFO info;
-        if (f->C_GetTokenInfo(slots[i], &info) == CKR_OK && memcmp(info.label, LABEL " ", strlen(LABEL) + 1) == 0) {
-            *slot = slots[i];
-            return 1;
-        }
-    }
-    return 0;
 }
 
 /* The seal keys, made once in the token: AES (KWP) and RSA (OAEP), sensitive and not extractable. */
 static void make_keys(void)
 {
     ok_p11_module *mod = NULL;
-    assert_int_equal(ok_p11_module_get(MODULE, &mod), OK_OK);
+    assert_int_equal(ok_p11_module_get(SOFTHSM_MODULE, &mod), OK_OK);
     CK_FUNCTION_LIST *f = ok_p11_module_functions(mod);
     CK_SLOT_ID slot = 0;
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-    assert_true(find_slot(f, &slot));
-    assert_int_equal(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
-    assert_int_equal(f->C_Login(s, CKU_USER, (CK_UTF8CHAR *)PIN, strlen(PIN)), CKR_OK);
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ULONG len = 32, bits = 2048;
-    CK_BYTE e[] = {1, 0, 1}, id1 = 1, id2 = 2;
-    CK_MECHANISM aes = {CKM_AES_KEY_GEN, NULL, 0}, rsa = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
-    CK_ATTRIBUTE at[] = {{CKA_TOKEN, &yes, 1},      {CKA_PRIVATE, &yes, 1},         {CKA_SENSITIVE, &yes, 1},
-                         {CKA_EXTRACTABLE, &no, 1}, {CKA_WRAP, &yes, 1},            {CKA_UNWRAP, &yes, 1},
-                         {CKA_VALUE_LEN, &len, sizeof len}, {CKA_LABEL, "seal-aes", 8}, {CKA_ID, &id1, 1}};
-    CK_OBJECT_HANDLE h, h2;
-    assert_int_equal(f->C_GenerateKey(s, &aes, at, sizeof at / sizeof at[0], &h), CKR_OK);
-    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1}, {CKA_WRAP, &yes, 1}, {CKA_ENCRYPT, &yes, 1},
-                          {CKA_MODULUS_BITS, &bits, sizeof bits}, {CKA_PUBLIC_EXPONENT, e, sizeof e},
-                          {CKA_LABEL, "seal-rsa", 8}, {CKA_ID, &id2, 1}};
-    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},  {CKA_PRIVATE, &yes, 1},     {CKA_SENSITIVE, &yes, 1},
-                           {CKA_EXTRACTABLE, &no, 1}, {CKA_UNWRAP, &yes, 1},  {CKA_DECRYPT, &yes, 1},
-                           {CKA_LABEL, "seal-rsa", 8}, {CKA_ID, &id2, 1}};
-    assert_int_equal(f->C_GenerateKeyPair(s, &rsa, pub, sizeof pub / sizeof pub[0], priv,
-                                          sizeof priv / sizeof priv[0], &h, &h2), CKR_OK);
+    assert_int_equal(softhsm_session(f, LABEL, PIN, CKF_SERIAL_SESSION | CKF_RW_SESSION, &slot, &s), CKR_OK);
+    const unsigned char id1 = 1, id2 = 2;
+    assert_int_equal(softhsm_gen_aes(f, s, "seal-aes", &id1, SOFTHSM_NOT_EXTRACTABLE), CKR_OK);
+    assert_int_equal(softhsm_gen_rsa(f, s, "seal-rsa", &id2, 2048, SOFTHSM_NOT_EXTRACTABLE), CKR_OK);
     f->C_CloseSession(s);
     /* The last reference finalizes the module: the vault's provider loads it afresh. */
     ok_p11_module_put(mod);
@@ -106,25 +63,13 @@ static void make_keys(void)
 static int group_setup(void **state)
 {
     (void)state;
-    if (access(MODULE, R_OK) != 0 || system("command -v softhsm2-util >/dev/null 2>&1") != 0)
+    if (!softhsm_available())
         return 0; /* not installed: every test skips */
     fx.dir = test_make_tmpdir();
     assert_non_null(fx.dir);
-    char conf[512], cmd[1024];
-    snprintf(fx.tokens, sizeof fx.tokens, "%s/tokens", fx.dir);
-    snprintf(conf, sizeof conf, "%s/softhsm2.conf", fx.dir);
-    snprintf(fx.pin_file, sizeof fx.pin_file, "%s/pin", fx.dir);
+    softhsm_token_init(fx.dir, LABEL, PIN, fx.tokens, fx.pin_file);
     snprintf(fx.bad_pin_file, sizeof fx.bad_pin_file, "%s/bad-pin", fx.dir);
-    snprintf(cmd, sizeof cmd, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n"
-                              "slots.removable = false\n", fx.tokens);
-    write_file(conf, cmd);
-    write_file(fx.pin_file, PIN "\n");
-    write_file(fx.bad_pin_file, WRONG_PIN "\n");
-    assert_int_equal(mkdir(fx.tokens, 0700), 0);
-    setenv("SOFTHSM2_CONF", conf, 1);
-    snprintf(cmd, sizeof cmd,
-             "softhsm2-util --init-token --free --label " LABEL " --so-pin 87654321 --pin " PIN " >/dev/null");
-    assert_int_equal(system(cmd), 0);
+    softhsm_write_file(fx.bad_pin_file, WRONG_PIN "\n");
     make_keys();
     ok_vault_set_hsm_opener(ok_pkcs11_provider_open);
     fx.ready = 1;
@@ -141,11 +86,7 @@ static int group_teardown(void **state)
     return 0;
 }
 
-#define NEED_SOFTHSM()                                                                                             \
-    do {                                                                                                          \
-        if (!fx.ready)                                                                                            \
-            skip();                                                                                               \
-    } while (0)
+#define NEED_SOFTHSM() SOFTHSM_SKIP_UNLESS(fx.ready)
 
 /* A new PKCS#11 vault sealed by `object`, with key "k1" and a value wrapped under it (wrapped[40]). */
 static void new_vault(char *dir, size_t len, const char *object, uint8_t wrapped[40])
@@ -236,20 +177,6 @@ static void test_rsa_key_reopens_unsealed(void **state)
     reopen_unsealed("seal-rsa;type=private");
 }
 
-static void token_dir(char *buf, size_t len)
-{
-    DIR *d = opendir(fx.tokens);
-    assert_non_null(d);
-    struct dirent *e;
-    buf[0] = 0;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            if ((size_t)snprintf(buf, len, "%s/%s", fx.tokens, e->d_name) >= len)
-                buf[0] = 0;
-    closedir(d);
-    assert_true(buf[0] != 0);
-}
-
 static void test_token_away_opens_sealed_then_unseals(void **state)
 {
     (void)state;
@@ -257,7 +184,7 @@ static void test_token_away_opens_sealed_then_unseals(void **state)
     char dir[600], tok[1024], away[1024];
     uint8_t wrapped[40];
     new_vault(dir, sizeof dir, "seal-aes", wrapped);
-    token_dir(tok, sizeof tok);
+    softhsm_token_dir(fx.tokens, tok, sizeof tok);
     snprintf(away, sizeof away, "%s/away", fx.dir);
     assert_int_equal(rename(tok, away), 0);
 
@@ -288,7 +215,7 @@ static void test_wrong_pin_opens_sealed_without_the_pin(void **state)
     char dir[600];
     uint8_t wrapped[40];
     new_vault(dir, sizeof dir, "seal-aes", wrapped);
-    write_file(fx.pin_file, WRONG_PIN "\n");
+    softhsm_write_file(fx.pin_file, WRONG_PIN "\n");
     ok_vault *v = NULL;
     assert_int_equal(ok_vault_open(dir, &v), OK_OK);
     expect_status(v, 1, "PIN");
@@ -296,7 +223,7 @@ static void test_wrong_pin_opens_sealed_without_the_pin(void **state)
     assert_null(strstr(ok_err_message(), WRONG_PIN));
     assert_null(strstr(ok_err_message(), PIN));
     /* The PIN file fixed: the next try unseals. */
-    write_file(fx.pin_file, PIN "\n");
+    softhsm_write_file(fx.pin_file, PIN "\n");
     if (ok_vault_unseal_auto(v) != OK_OK)
         fail_msg("PIN fixed, unseal: %s", ok_err_message());
     expect_same_master(v, wrapped);
@@ -310,7 +237,7 @@ static void test_init_refusals(void **state)
     char dir[600], uri[1024];
     snprintf(dir, sizeof dir, "%s/refused", fx.dir);
     /* pin-value would be stored in the vault */
-    snprintf(uri, sizeof uri, "pkcs11:token=" LABEL ";object=seal-aes?module-path=" MODULE "&pin-value=" PIN);
+    snprintf(uri, sizeof uri, "pkcs11:token=" LABEL ";object=seal-aes?module-path=" SOFTHSM_MODULE "&pin-value=" PIN);
     ok_vault_init_params p = {.kind = OK_SEAL_PKCS11, .pkcs11_uri = uri};
     ok_vault_init_result res = {0};
     assert_int_equal(ok_vault_init(dir, &p, &res), OK_ERR_INVALID_ARG);
