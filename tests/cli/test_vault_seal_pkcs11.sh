@@ -14,7 +14,7 @@ OWNKEY=${OWNKEY_BIN:?OWNKEY_BIN must point at the ownkey binary}
 T=$(mktemp -d)
 trap 'stop_daemon; rm -rf "$T"' EXIT
 cd "$T" || exit 1
-PIN=52718
+PIN=Xq52718zW # distinctive: the test greps logs and files for it
 
 mkdir tokens
 cat >softhsm2.conf <<CONF
