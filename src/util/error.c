@@ -1,17 +1,22 @@
 /* The error convention: ok_err codes with a thread-local detail message set by ok_fail(). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ownkey/util.h"
 
 static _Thread_local char detail[512];
 
+/* Formats into a local buffer first: callers may wrap the previous message, passing ok_err_message() (the
+ * detail buffer itself) as an argument, e.g. ok_fail(rc, "key file %s: %s", path, ok_err_message()). */
 ok_err ok_fail(ok_err err, const char *fmt, ...)
 {
+    char text[sizeof detail];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    memcpy(detail, text, sizeof text);
     return err;
 }
 

@@ -137,6 +137,9 @@ static void test_secure_memory_and_errors(void **state)
 
     assert_int_equal(ok_fail(OK_ERR_AUTH, "frame %d", 7), OK_ERR_AUTH);
     assert_string_equal(ok_err_message(), "frame 7");
+    /* wrapping the previous message (the argument is the detail buffer itself) */
+    assert_int_equal(ok_fail(OK_ERR_KEY, "key file %s: %s", "k.jwk", ok_err_message()), OK_ERR_KEY);
+    assert_string_equal(ok_err_message(), "key file k.jwk: frame 7");
     ok_err_clear();
     assert_string_equal(ok_err_message(), "");
     assert_string_equal(ok_err_name(OK_ERR_NO_RECIPIENT), "no recipient matches");
