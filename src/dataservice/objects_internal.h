@@ -59,10 +59,11 @@ void ds_writer_free(ds_writer *w);
 /* ---- seal_pipe.c: the sealing thread of a large write ---------------------------------------------
  * Takes over sealing and appending to fd (at its current offset) from the writer: ds_pipe_write copies
  * the plaintext into a few fixed buffers that a thread seals and writes (the caller waits when all are
- * queued) while it starts the kernel's write-back every few MiB; ds_pipe_finish seals the rest with the
- * final frame and waits for the thread. The thread's first error comes back from the next write or from
- * finish (and the pipe is then unusable but for free). ds_pipe_free stops and joins the thread and wipes
- * the buffers (they hold plaintext). The session and fd stay the caller's. */
+ * queued) while a second thread makes what is written durable every few MiB (fdatasync) and drops it
+ * from the page cache; ds_pipe_finish seals the rest with the final frame and waits for both threads,
+ * leaving the caller's fsync only the last few MiB. The first error of either thread comes back from the
+ * next write or from finish (and the pipe is then unusable but for free). ds_pipe_free stops and joins
+ * the threads and wipes the buffers (they hold plaintext). The session and fd stay the caller's. */
 #define DS_PIPE_MIN (1u << 20) /* a write uses the pipe once its body is past this many bytes */
 typedef struct ds_pipe ds_pipe;
 ok_err ds_pipe_start(ok_env_session *session, int fd, ds_pipe **out);

@@ -117,8 +117,8 @@ ok_err ds_open_ahead_take(ds_open_ahead *a, uint64_t idx, uint8_t **plain, size_
     }
     size_t s = idx % DS_AHEAD_SLOTS;
     uint8_t *opened = a->slot[s];
-    a->slot[s] = *plain; /* the caller's buffer (its previous frame) becomes this slot's */
-    ok_zeroize(a->slot[s], a->src.frame_size);
+    a->slot[s] = *plain; /* the caller's buffer (its previous frame) becomes this slot's: overwritten by a
+                          * later frame, wiped when freed */
     *plain = opened;
     *n = a->len[s];
     a->consumed = idx + 1;

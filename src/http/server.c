@@ -180,7 +180,7 @@ static struct MHD_Response *build_response(request_ctx *rq, ok_http_response *re
     struct MHD_Response *r;
     bool has_body = resp->body.len > 0 || resp->body_read;
     if (resp->body_read) {
-        r = ok_http_callback_response(resp);
+        r = ok_http_callback_response(rq, resp);
     } else if (resp->body.len == 0) {
         r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     } else {

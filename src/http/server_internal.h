@@ -121,7 +121,7 @@ void ok_http_stream_completed(ok_http_request_ctx *rq, enum MHD_RequestTerminati
 
 /* The response side: a libmicrohttpd response reading resp's body_read on demand (resp's body source is
  * taken over: body_free runs exactly once, also when this fails and returns NULL). */
-struct MHD_Response *ok_http_callback_response(ok_http_response *resp);
+struct MHD_Response *ok_http_callback_response(ok_http_request_ctx *rq, ok_http_response *resp);
 /* Runs resp's body_free (if any) and forgets the body source: for a response that will not be sent. */
 void ok_http_body_source_drop(ok_http_response *resp);
 
