@@ -102,7 +102,7 @@ ok_err ds_frame_read_open(const ds_frame_src *src, uint64_t idx, uint8_t *wire, 
 static ok_err load_frame(ok_ds_get *g, uint64_t idx)
 {
     int in_order = g->have_cache && idx == g->cached + 1;
-    drop_cache(g);
+    g->have_cache = 0; /* its plaintext is overwritten by the next frame and wiped on close */
     if (g->ahead && (!in_order || idx != ds_open_ahead_next(g->ahead))) {
         ds_open_ahead_stop(g->ahead); /* a jump: the session is ours again */
         g->ahead = NULL;

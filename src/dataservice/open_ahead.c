@@ -22,6 +22,8 @@ struct ds_open_ahead {
     uint8_t *wire;                  /* the thread's */
     uint64_t produced;              /* frames before this index are opened (or failed at `failed_at`) */
     uint64_t consumed;              /* the next index take() expects */
+    int producer_waiting;           /* the thread waits for slots: woken once half of them are free */
+    int consumer_waiting;           /* take() waits for its frame */
     int stop;
     int failed;                     /* the thread failed on frame failed_at */
     uint64_t failed_at;
@@ -35,7 +37,11 @@ static void *ahead_main(void *arg)
     pthread_mutex_lock(&a->lock);
     while (!a->stop && !a->failed && a->produced <= a->src.last) {
         if (a->produced - a->consumed >= DS_AHEAD_SLOTS) {
-            pthread_cond_wait(&a->changed, &a->lock);
+            /* Full: sleep until half the slots are free, not one wake-up per frame taken. */
+            a->producer_waiting = 1;
+            while (!a->stop && a->produced - a->consumed > DS_AHEAD_SLOTS / 2)
+                pthread_cond_wait(&a->changed, &a->lock);
+            a->producer_waiting = 0;
             continue;
         }
         uint64_t idx = a->produced;
@@ -53,7 +59,8 @@ static void *ahead_main(void *arg)
             a->len[idx % DS_AHEAD_SLOTS] = n;
             a->produced = idx + 1;
         }
-        pthread_cond_broadcast(&a->changed);
+        if (a->consumer_waiting || a->failed)
+            pthread_cond_broadcast(&a->changed);
     }
     pthread_mutex_unlock(&a->lock);
     return NULL;
@@ -108,8 +115,11 @@ ok_err ds_open_ahead_take(ds_open_ahead *a, uint64_t idx, uint8_t **plain, size_
         pthread_mutex_unlock(&a->lock);
         return ok_fail(OK_ERR_INVALID_ARG, "frames are taken in order");
     }
-    while (a->produced <= idx && !(a->failed && a->failed_at == idx))
+    while (a->produced <= idx && !(a->failed && a->failed_at == idx)) {
+        a->consumer_waiting = 1;
         pthread_cond_wait(&a->changed, &a->lock);
+        a->consumer_waiting = 0;
+    }
     if (a->produced <= idx) {
         ok_err rc = ok_fail(a->err, "%s", a->message);
         pthread_mutex_unlock(&a->lock);
@@ -122,7 +132,8 @@ ok_err ds_open_ahead_take(ds_open_ahead *a, uint64_t idx, uint8_t **plain, size_
     *plain = opened;
     *n = a->len[s];
     a->consumed = idx + 1;
-    pthread_cond_broadcast(&a->changed);
+    if (a->producer_waiting && a->produced - a->consumed <= DS_AHEAD_SLOTS / 2)
+        pthread_cond_broadcast(&a->changed);
     pthread_mutex_unlock(&a->lock);
     return OK_OK;
 }
