@@ -31,9 +31,10 @@
 #define STREAM_BLOCK (64u * 1024u)
 /* Responses of this many bytes or more are sent corked (TCP_CORK): libmicrohttpd sends one 16 KiB TLS
  * record per write with TCP_NODELAY on, so without it every record is a TCP segment of its own; corked,
- * the kernel fills 64 KiB loopback segments. The cork comes off on the call that reads the last bytes (or
- * fails), so the end of the body and later replies on the connection go out at once. Measured on a 64 MiB
- * get: ~15 % less server CPU. */
+ * the kernel fills 64 KiB loopback segments. The cork goes on with the first piece read (a HEAD reply,
+ * whose body is never read, is never corked) and comes off on the call that reads the last bytes (or
+ * fails), so the end of the body and later replies on the connection go out at once. Measured on a
+ * 64 MiB get: ~15 % less server CPU. */
 #define CORK_MIN (1u << 20)
 /* The metrics status of a streamed request whose reply never went out (the client went away): nginx's
  * "client closed request". */
@@ -169,7 +170,8 @@ typedef struct {
     void (*free)(void *cls);
     void *cls;
     uint64_t size;              /* UINT64_MAX: unknown */
-    int cork_fd;                /* the connection's socket while corked, else -1 */
+    int cork_fd;                /* the connection's socket, while the body may still be corked, else -1 */
+    bool corked;
 } body_source;
 
 static void set_cork(int fd, int on)
@@ -181,9 +183,17 @@ static ssize_t source_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     body_source *b = cls;
     int64_t n = b->read(b->cls, pos, (uint8_t *)buf, max);
-    if (b->cork_fd >= 0 && (n <= 0 || (uint64_t)n > max || pos + (uint64_t)n >= b->size)) {
-        set_cork(b->cork_fd, 0); /* the last piece (or a failure): what is queued goes out now */
-        b->cork_fd = -1;
+    if (b->cork_fd >= 0) {
+        /* Corked from the first piece on (never for HEAD, whose body is never read), uncorked for the
+         * last piece or a failure, so that what is queued goes out now. */
+        bool last = n <= 0 || (uint64_t)n > max || pos + (uint64_t)n >= b->size;
+        if (last && b->corked)
+            set_cork(b->cork_fd, 0);
+        else if (!last && !b->corked)
+            set_cork(b->cork_fd, 1);
+        b->corked = !last;
+        if (last)
+            b->cork_fd = -1;
     }
     if (n == 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -222,10 +232,8 @@ struct MHD_Response *ok_http_callback_response(ok_http_request_ctx *rq, ok_http_
                        .size = resp->body_size, .cork_fd = -1};
     if (resp->body_size != UINT64_MAX && resp->body_size >= CORK_MIN) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci) {
+        if (ci)
             b->cork_fd = ci->connect_fd;
-            set_cork(b->cork_fd, 1);
-        }
     }
     resp->body_read = NULL;
     resp->body_free = NULL;

@@ -2,9 +2,14 @@
  * against the fixture in http_server_fixture.h. Proves: uploads past 1 MiB (sized and chunked) hashed by a
  * stream handler, a refusal before the body, a body() failing mid-way, a client hanging up mid-body, a stop
  * draining an upload in flight; sized, chunked and HEAD on-demand responses, a reader failing mid-way, a
- * client leaving early; and release()/body_free() counted to run exactly once each time. */
+ * client leaving early; large replies sent corked and no connection left corked after a HEAD or a GET;
+ * and release()/body_free() counted to run exactly once each time. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "http_server_fixture.h"
 
@@ -314,6 +319,86 @@ static void test_streamed_responses(void **state)
     assert_int_equal(atomic_load(&g.callback_errors), 0);
 }
 
+/* ---- Corked replies ----------------------------------------------------------------------------------- */
+
+/* The server runs in this process: its connections are the sockets whose local port is the server's.
+ * Returns how many of them have TCP_CORK on. */
+static int corked_server_sockets(void)
+{
+    int corked = 0;
+    for (int fd = 0; fd < 4096; fd++) {
+        struct sockaddr_in a;
+        socklen_t alen = sizeof a;
+        if (getsockname(fd, (struct sockaddr *)&a, &alen) != 0 || a.sin_family != AF_INET ||
+            ntohs(a.sin_port) != g.port)
+            continue;
+        int on = 0;
+        socklen_t olen = sizeof on;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, &olen) == 0 && on)
+            corked++;
+    }
+    return corked;
+}
+
+typedef struct {
+    sink k;
+    int corked_mid_body; /* seen once 64 KiB of the body had arrived (-1: not looked yet) */
+} corked_sink;
+
+static size_t corked_sink_write(char *data, size_t size, size_t n, void *cls)
+{
+    corked_sink *c = cls;
+    if (c->corked_mid_body < 0 && c->k.got >= 64 * 1024)
+        c->corked_mid_body = corked_server_sockets();
+    return sink_write(data, size, n, &c->k);
+}
+
+/* A large reply is sent corked (the cork is on while its body streams: 24 MiB is more than the loopback
+ * socket buffers hold, so the server is still reading it when the client has 64 KiB), and no reply
+ * leaves its keep-alive connection corked: not a HEAD (whose body is never read), not a GET once its
+ * last piece is read. A corked idle connection would hold the next reply up to the kernel's 200 ms. */
+static void test_large_replies_leave_no_cork(void **state)
+{
+    (void)state;
+    const uint64_t len = 24u << 20;
+    char path[64];
+    snprintf(path, sizeof path, "/download/%llu", (unsigned long long)len);
+    reply r;
+    CURL *h = client(NULL, "127.0.0.1", g.port, path, &r);
+    corked_sink c = {.corked_mid_body = -1};
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, corked_sink_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
+
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    assert_int_equal(status_of(h), 200);
+    assert_int_equal(corked_server_sockets(), 0);
+
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    assert_int_equal(status_of(h), 200);
+    long connects = -1;
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+    assert_int_equal(connects, 0); /* the same connection as the HEAD */
+    assert_int_equal(c.k.got, len);
+    assert_false(c.k.mismatch);
+    assert_int_equal(c.corked_mid_body, 1);
+    assert_int_equal(corked_server_sockets(), 0);
+
+    /* Below the threshold nothing is corked, also mid-body. */
+    snprintf(path, sizeof path, "/download/%u", 512u * 1024u);
+    client(h, "127.0.0.1", g.port, path, &r);
+    memset(&c, 0, sizeof c);
+    c.corked_mid_body = -1;
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, corked_sink_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    assert_int_equal(c.k.got, 512u * 1024u);
+    assert_true(c.corked_mid_body <= 0);
+    assert_int_equal(corked_server_sockets(), 0);
+    curl_easy_cleanup(h);
+}
+
 /* ---- Stop ------------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -366,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_stream_body_fails),
         cmocka_unit_test(test_stream_client_hangs_up),
         cmocka_unit_test(test_streamed_responses),
+        cmocka_unit_test(test_large_replies_leave_no_cork),
         cmocka_unit_test(test_stop_drains_a_streamed_upload),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
