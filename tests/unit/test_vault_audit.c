@@ -434,6 +434,32 @@ static void test_write_failure(void **state)
     expect_file(v, 5, 0);
 }
 
+/* A failed fdatasync is final for the open log (a later one could succeed over lost lines): that request
+ * and every later one fail, until the log is opened again; the file then continues intact. */
+static void test_sync_failure_is_final(void **state)
+{
+    ok_vault *v = *state;
+    write_records(v, 0, 3);
+    int good = v->audit_fd;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    v->audit_fd = p[1]; /* the write goes through, fdatasync on a pipe fails (EINVAL) */
+    assert_int_equal(write_record(v, 3), OK_ERR_IO);
+    assert_non_null(strstr(ok_err_message(), "fdatasync"));
+    v->audit_fd = good;
+    close(p[0]);
+    close(p[1]);
+    assert_int_equal(write_record(v, 3), OK_ERR_IO);
+    assert_non_null(strstr(ok_err_message(), "an earlier fdatasync failed"));
+    assert_int_equal(write_record(v, 4), OK_ERR_IO);
+
+    ok_audit_close(v);
+    assert_int_equal(ok_audit_open(v), OK_OK);
+    write_records(v, 3, 5);
+    expect_live(v, 5, 0);
+    expect_file(v, 5, 0);
+}
+
 static void test_never_written(void **state)
 {
     ok_vault *v = *state;
@@ -572,6 +598,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sealed_period, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_failure_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_written, setup, teardown),
         cmocka_unit_test(test_real_vault),
         cmocka_unit_test_setup_teardown(test_append_rate, setup, teardown),
