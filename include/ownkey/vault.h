@@ -404,6 +404,19 @@ typedef struct {
 } ok_audit_record;
 
 ok_err ok_vault_audit(ok_vault *v, const ok_audit_record *r);
+/* ok_vault_audit in two steps, for a caller that must not block a thread while the line becomes durable:
+ * append writes the record's line (the chain moves; an error here is ok_vault_audit's) and returns its
+ * ticket; when_durable then calls done(cls, rc) exactly once: rc = OK_OK once the line is durable, an
+ * error when it cannot be (the request must then fail). done runs on the audit's own thread, or on the
+ * caller's before when_durable returns (already durable, or already failed). ok_vault_audit_wait
+ * blocks for a ticket instead. */
+typedef struct {
+    uint64_t seq; /* the line's number since the log was opened; 0: durable already */
+    int fd;       /* the log it went to */
+} ok_audit_ticket;
+ok_err ok_vault_audit_append(ok_vault *v, const ok_audit_record *r, ok_audit_ticket *t);
+ok_err ok_vault_audit_wait(ok_vault *v, ok_audit_ticket t);
+void ok_vault_audit_when_durable(ok_vault *v, ok_audit_ticket t, void (*done)(void *cls, ok_err rc), void *cls);
 /* Verifies the vault's audit log (the vault must be unsealed). *first_bad = 0 when intact, else the
  * 1-based number of the first line that fails. */
 ok_err ok_vault_audit_verify(ok_vault *v, uint64_t *lines, uint64_t *first_bad);

@@ -13,6 +13,7 @@
 #define OK_HTTP_MAX_HEADERS 32 /* response headers a handler may add (an object's metadata: 16) */
 
 typedef struct ok_http_request ok_http_request;
+typedef struct ok_http_response ok_http_response;
 
 struct ok_http_request {
     const char *method;          /* "GET", "POST", ... */
@@ -30,10 +31,11 @@ struct ok_http_request {
     /* Calls each(cls, name, value) for every request header in the order received, until it returns
      * non-zero. */
     void (*headers)(const ok_http_request *r, int (*each)(void *cls, const char *name, const char *value), void *cls);
+    int can_hold;                /* the reply may be held (see ok_http_response's hold) */
     void *impl;                  /* the server's */
 };
 
-typedef struct {
+struct ok_http_response {
     int status;
     ok_buf body;                 /* response body (caller-initialized, unbounded) */
     const char *content_type;    /* static string; default "application/json; charset=utf-8" */
@@ -51,7 +53,15 @@ typedef struct {
     void (*body_free)(void *cls);
     void *body_cls;
     uint64_t body_size;
-} ok_http_response;
+    /* A reply that may leave only once something else is done (the vault's: its audit line is durable),
+     * without a server thread waiting for it; only when the request's can_hold is set. The server calls
+     * hold(hold_cls, release, arg) once, after the handler returned, and sends nothing until the holder
+     * calls release(arg, ok) exactly once, from any thread (also before hold returns): ok = 1 sends the
+     * reply as it is; ok = 0 first has hold_failed(resp) replace it. */
+    void (*hold)(void *hold_cls, void (*release)(void *arg, int ok), void *arg);
+    void (*hold_failed)(ok_http_response *resp);
+    void *hold_cls;
+};
 
 ok_err ok_http_response_header(ok_http_response *r, const char *name, const char *value);
 void ok_http_response_free(ok_http_response *r);
@@ -84,7 +94,7 @@ typedef struct {
     const char *listen;          /* "HOST:PORT", default "127.0.0.1:8443" */
     const char *cert_pem_path;   /* server certificate chain (PEM) */
     const char *key_pem_path;    /* its private key (PEM) */
-    unsigned threads;            /* 0 = 64 x cores (at most 1024) */
+    unsigned threads;            /* 0 = 16 x cores (at most 1024) */
     unsigned max_connections;    /* 0 = 1024 */
     ok_http_handler handler;
     void *handler_ctx;

@@ -78,6 +78,8 @@ typedef enum {
     OK_HTTP_STREAM_ANSWERED,  /* the reply is queued */
 } ok_http_stream_phase;
 
+enum { OK_HTTP_HOLD_NONE, OK_HTTP_HOLD_WAITING, OK_HTTP_HOLD_RELEASED, OK_HTTP_HOLD_FAILED, OK_HTTP_HOLD_ANSWERED };
+
 /* One request, from the URI log callback to the completion callback. */
 typedef struct {
     ok_http_server *server;
@@ -93,6 +95,10 @@ typedef struct {
     ok_http_response pending;    /* finish()'s reply after a failed body(), sent once the body is dropped */
     bool has_pending;
     const char *operation;       /* for the metrics of a request that never got its reply */
+    /* A held reply (ok_http_response.hold): OK_HTTP_HOLD_* and the reply, kept while the connection is
+     * suspended. */
+    atomic_int hold;
+    ok_http_response held;
     char client[INET6_ADDRSTRLEN + 8];
     char request_id[OK_HTTP_REQUEST_ID_MAX + 1];
     char base_url[sizeof "https://" + OK_HTTP_HOST_MAX];

@@ -269,6 +269,15 @@ static ok_err sync_file(int fd)
  * fdatasync may succeed while lines written before it were lost. Every line not yet known durable, and
  * every later line, then fails its request (OK_ERR_IO) until the log is opened again (a restart), where
  * `ownkey audit verify` shows what reached the disk. */
+/* A caller of ok_vault_audit_when_durable waiting for its line. */
+typedef struct audit_waiter {
+    uint64_t seq;
+    int fd;
+    void (*done)(void *cls, ok_err rc);
+    void *cls;
+    struct audit_waiter *next;
+} audit_waiter;
+
 struct ok_audit_sync {
     _Atomic uint64_t written; /* lines appended (incremented under audit_lock) */
     _Atomic uint64_t synced;  /* lines known durable (written only by the thread holding `syncing`) */
@@ -276,6 +285,13 @@ struct ok_audit_sync {
     atomic_int failed;        /* an fdatasync failed */
     atomic_uint epoch;        /* +1 after every sync attempt: the futex word waiters sleep on */
     atomic_int sleepers;      /* writers asleep, or about to be, on epoch */
+    /* Waiters that must not block (ok_vault_audit_when_durable): the syncer thread makes their lines
+     * durable (by the same protocol as a blocking writer) and calls them back. */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    audit_waiter *waiting;    /* under qlock */
+    int quit;                 /* under qlock: closing, the syncer leaves once nobody waits */
+    pthread_t syncer;
 };
 
 static void epoch_sleep(atomic_uint *word, unsigned seen)
@@ -290,18 +306,39 @@ static void epoch_wake_all(atomic_uint *word)
     (void)syscall(SYS_futex, (unsigned *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
+static void *syncer_main(void *arg);
+
 static ok_err sync_open(ok_vault *v)
 {
     struct ok_audit_sync *g = calloc(1, sizeof *g);
     if (!g)
         return ok_fail(OK_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&g->qlock, NULL);
+    pthread_cond_init(&g->qcond, NULL);
+    if (pthread_create(&g->syncer, NULL, syncer_main, g) != 0) {
+        pthread_cond_destroy(&g->qcond);
+        pthread_mutex_destroy(&g->qlock);
+        free(g);
+        return ok_fail(OK_ERR_NOMEM, "cannot start the audit log's syncing thread");
+    }
     v->audit_sync = g;
     return OK_OK;
 }
 
+/* Lets the syncer settle every waiter (made durable, or failed) and leave. */
 static void sync_close(ok_vault *v)
 {
-    free(v->audit_sync);
+    struct ok_audit_sync *g = v->audit_sync;
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->qlock);
+    g->quit = 1;
+    pthread_cond_signal(&g->qcond);
+    pthread_mutex_unlock(&g->qlock);
+    pthread_join(g->syncer, NULL);
+    pthread_cond_destroy(&g->qcond);
+    pthread_mutex_destroy(&g->qlock);
+    free(g);
     v->audit_sync = NULL;
 }
 
@@ -346,6 +383,54 @@ static ok_err sync_wait(struct ok_audit_sync *g, int fd, uint64_t seq)
         epoch_sleep(&g->epoch, seen);
         atomic_fetch_sub(&g->sleepers, 1);
     }
+}
+
+/* The syncer: makes the lines of the non-blocking waiters durable (running fdatasync itself, or sleeping
+ * while a blocking writer runs one) and calls each back once its line is durable or cannot be. Callbacks
+ * run outside qlock. On close it settles whoever still waits, then leaves. */
+static void *syncer_main(void *arg)
+{
+    struct ok_audit_sync *g = arg;
+    pthread_mutex_lock(&g->qlock);
+    for (;;) {
+        while (!g->waiting && !g->quit)
+            pthread_cond_wait(&g->qcond, &g->qlock);
+        if (!g->waiting)
+            break;
+        uint64_t want = 0;
+        int fd = -1;
+        for (audit_waiter *w = g->waiting; w; w = w->next) {
+            if (w->seq > want) {
+                want = w->seq;
+                fd = w->fd;
+            }
+        }
+        pthread_mutex_unlock(&g->qlock);
+        ok_err rc = sync_wait(g, fd, want);
+        uint64_t synced = atomic_load(&g->synced);
+        pthread_mutex_lock(&g->qlock);
+        audit_waiter *settled = NULL, **link = &g->waiting;
+        while (*link) { /* the ones whose line is durable, and on a failure all the others too */
+            audit_waiter *w = *link;
+            if (w->seq <= synced || rc != OK_OK) {
+                *link = w->next;
+                w->next = settled;
+                settled = w;
+            } else {
+                link = &w->next;
+            }
+        }
+        pthread_mutex_unlock(&g->qlock);
+        while (settled) {
+            audit_waiter *w = settled;
+            settled = w->next;
+            w->done(w->cls, w->seq <= synced ? OK_OK : rc);
+            free(w);
+        }
+        pthread_mutex_lock(&g->qlock);
+    }
+    pthread_mutex_unlock(&g->qlock);
+    return NULL;
 }
 
 /* Offset just after the last '\n' before `end` (0 if none). */
@@ -554,10 +639,12 @@ void ok_audit_close(ok_vault *v)
 
 /* ---- Appending ----------------------------------------------------------------------------------------- */
 
-ok_err ok_vault_audit(ok_vault *v, const ok_audit_record *r)
+ok_err ok_vault_audit_append(ok_vault *v, const ok_audit_record *r, ok_audit_ticket *t)
 {
-    if (!v || !r || !r->operation)
+    if (!v || !r || !r->operation || !t)
         return ok_fail(OK_ERR_INVALID_ARG, "an audit record needs an operation");
+    t->seq = 0;
+    t->fd = -1;
     char *body = NULL;
     OK_GUARD(record_json(r, &body));
     size_t prefix_len = strlen(body) - 1; /* without the closing brace */
@@ -570,7 +657,6 @@ ok_err ok_vault_audit(ok_vault *v, const ok_audit_record *r)
     memcpy(line, body, prefix_len);
     size_t len = prefix_len;
     uint8_t next[CHAIN_LEN];
-    int fd = -1;
     ok_err rc = OK_OK;
 
     pthread_rwlock_rdlock(&v->seal_lock); /* audit_key is used only under the shared seal lock */
@@ -601,24 +687,58 @@ ok_err ok_vault_audit(ok_vault *v, const ok_audit_record *r)
         line[len++] = '\n';
         rc = append_line(v->audit_fd, line, len);
     }
-    uint64_t seq = 0;
     struct ok_audit_sync *g = v->audit_sync;
     if (rc == OK_OK) {
         memcpy(v->audit_prev_mac, next, CHAIN_LEN);
-        fd = v->audit_fd;
+        t->fd = v->audit_fd;
         if (g)
-            seq = sync_note_written(g);
+            t->seq = sync_note_written(g);
+        else
+            rc = sync_file(v->audit_fd); /* (an audit log is opened with its group commit) */
     }
     pthread_mutex_unlock(&v->audit_lock);
     pthread_rwlock_unlock(&v->seal_lock);
-
-    /* Outside the lock: a sync that starts after this line was written covers it. */
-    if (rc == OK_OK)
-        rc = g ? sync_wait(g, fd, seq) : sync_file(fd);
     free(line);
     free(body);
     return rc;
 }
+
+/* Outside the audit lock: a sync that starts after a line was written covers it. */
+ok_err ok_vault_audit_wait(ok_vault *v, ok_audit_ticket t)
+{
+    struct ok_audit_sync *g = v ? v->audit_sync : NULL;
+    if (!g || t.seq == 0)
+        return OK_OK; /* made durable by append (no group commit) */
+    return sync_wait(g, t.fd, t.seq);
+}
+
+void ok_vault_audit_when_durable(ok_vault *v, ok_audit_ticket t, void (*done)(void *cls, ok_err rc), void *cls)
+{
+    struct ok_audit_sync *g = v ? v->audit_sync : NULL;
+    if (!g || t.seq == 0 || atomic_load(&g->synced) >= t.seq) {
+        done(cls, OK_OK);
+        return;
+    }
+    audit_waiter *w = malloc(sizeof *w);
+    if (!w) { /* blocks instead */
+        done(cls, sync_wait(g, t.fd, t.seq));
+        return;
+    }
+    *w = (audit_waiter){.seq = t.seq, .fd = t.fd, .done = done, .cls = cls};
+    pthread_mutex_lock(&g->qlock);
+    w->next = g->waiting;
+    g->waiting = w;
+    pthread_cond_signal(&g->qcond);
+    pthread_mutex_unlock(&g->qlock);
+}
+
+ok_err ok_vault_audit(ok_vault *v, const ok_audit_record *r)
+{
+    ok_audit_ticket t;
+    OK_GUARD(ok_vault_audit_append(v, r, &t));
+    return ok_vault_audit_wait(v, t);
+}
+
 
 /* ---- Verification -------------------------------------------------------------------------------------- */
 

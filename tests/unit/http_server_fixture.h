@@ -47,6 +47,9 @@ static struct {
     atomic_int finish_failed;  /* the `failed` of the last finish() */
     atomic_int body_reads, body_frees;
     atomic_int callback_errors; /* a check failed on a server thread (where cmocka cannot assert) */
+    /* Held replies (/held): the release the server handed over, for the test to call. */
+    void (*_Atomic held_release)(void *arg, int ok);
+    void *_Atomic held_arg;
 } g;
 
 #define CHECK(cond)                                    \
@@ -122,7 +125,24 @@ static inline bool download_handler(const ok_http_request *req, ok_http_response
     return true;
 }
 
-/* Echoes the request as JSON; "/slow" waits until released (at most 5 s) before answering. */
+/* /held: the reply is held until the test calls g.held_release (ok = 0: 503 HoldFailed instead). */
+static inline void fixture_hold(void *cls, void (*release)(void *arg, int ok), void *arg)
+{
+    (void)cls;
+    atomic_store(&g.held_arg, arg);
+    atomic_store(&g.held_release, release);
+}
+
+static inline void fixture_hold_failed(ok_http_response *resp)
+{
+    static const char BODY[] = "{\"error\":{\"code\":\"HoldFailed\",\"message\":\"released with ok = 0\"}}";
+    ok_buf_reset(&resp->body);
+    ok_buf_put(&resp->body, BODY, sizeof BODY - 1);
+    resp->status = 503;
+}
+
+/* Echoes the request as JSON; "/slow" waits until released (at most 5 s) before answering; "/held" is
+ * answered with a hold (when the server offers one). */
 static inline void echo_handler(void *ctx, const ok_http_request *req, ok_http_response *resp)
 {
     (void)ctx;
@@ -149,6 +169,11 @@ static inline void echo_handler(void *ctx, const ok_http_request *req, ok_http_r
     ok_buf_put(&resp->body, text, strlen(text));
     free(text);
     ok_http_response_header(resp, "X-Echo", "yes");
+    if (strcmp(req->path, "/held") == 0) {
+        CHECK(req->can_hold);
+        resp->hold = fixture_hold;
+        resp->hold_failed = fixture_hold_failed;
+    }
 }
 
 static inline void metrics_extra(void *ctx, ok_buf *out)

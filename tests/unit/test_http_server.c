@@ -394,6 +394,87 @@ static void test_stop_with_request_in_flight(void **state)
     curl_easy_cleanup(h);
 }
 
+/* ---- Held replies --------------------------------------------------------------------------------- */
+
+typedef struct {
+    unsigned port;
+    long status;
+    reply r;
+} held_call;
+
+static void *held_thread(void *arg)
+{
+    held_call *c = arg;
+    CURL *h = client(NULL, "127.0.0.1", c->port, "/held", &c->r);
+    c->status = curl_easy_perform(h) == CURLE_OK ? status_of(h) : -1;
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+/* Starts GET /held on port and waits until the server hands over its release. */
+static void start_held(held_call *c, unsigned port, pthread_t *t)
+{
+    *c = (held_call){.port = port};
+    atomic_store(&g.held_release, NULL);
+    assert_int_equal(pthread_create(t, NULL, held_thread, c), 0);
+    for (int i = 0; i < 1000 && !atomic_load(&g.held_release); i++)
+        sleep_ms(5);
+    assert_non_null(atomic_load(&g.held_release));
+}
+
+static void *release_held_later(void *arg)
+{
+    (void)arg;
+    sleep_ms(200);
+    atomic_load(&g.held_release)(atomic_load(&g.held_arg), 1);
+    return NULL;
+}
+
+/* A held reply holds no server thread: with one thread, other requests are answered while it waits; it
+ * goes out as it is when released, or as hold_failed made it; a stop waits for it. */
+static void test_held_reply(void **state)
+{
+    (void)state;
+    ok_http_server *s = NULL;
+    assert_int_equal(start_server(&s, 1), OK_OK);
+    unsigned port = ok_http_port(s);
+    held_call c;
+    pthread_t t;
+    reply r;
+
+    start_held(&c, port, &t);
+    for (int i = 0; i < 3; i++) { /* the one thread is free */
+        CURL *h = client(NULL, "127.0.0.1", port, "/echo", &r);
+        assert_int_equal(curl_easy_perform(h), CURLE_OK);
+        assert_int_equal(status_of(h), 200);
+        curl_easy_cleanup(h);
+    }
+    assert_int_equal(c.status, 0); /* still held */
+    atomic_load(&g.held_release)(atomic_load(&g.held_arg), 1);
+    pthread_join(t, NULL);
+    assert_int_equal(c.status, 200);
+    assert_string_equal(c.r.echo, "yes");
+    json_t *doc = parse(&c.r);
+    assert_string_equal(field(doc, "path"), "/held");
+    json_decref(doc);
+
+    start_held(&c, port, &t);
+    atomic_load(&g.held_release)(atomic_load(&g.held_arg), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(c.status, 503);
+    assert_non_null(strstr(c.r.body, "HoldFailed"));
+
+    /* A stop lets a held reply finish. */
+    start_held(&c, port, &t);
+    pthread_t releaser;
+    assert_int_equal(pthread_create(&releaser, NULL, release_held_later, NULL), 0);
+    ok_http_stop(s);
+    pthread_join(releaser, NULL);
+    pthread_join(t, NULL);
+    assert_int_equal(c.status, 200);
+    assert_int_equal(atomic_load(&g.callback_errors), 0);
+}
+
 static void test_start_failures(void **state)
 {
     (void)state;
@@ -450,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_healthz_and_metrics),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_stop_with_request_in_flight),
+        cmocka_unit_test(test_held_reply),
         cmocka_unit_test(test_start_failures),
         cmocka_unit_test(test_response_helpers),
     };

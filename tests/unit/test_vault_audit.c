@@ -7,6 +7,8 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -98,12 +100,12 @@ static const char *log_path(ok_vault *v)
     return path;
 }
 
-static ok_err write_record(ok_vault *v, int i)
+/* Record i (rid and key are its buffers, 64 bytes each). */
+static ok_audit_record make_record(int i, char *rid, char *key)
 {
-    char rid[64], key[64];
-    snprintf(rid, sizeof rid, "req-%d", i);
-    snprintf(key, sizeof key, "key-%d", i % 7);
-    ok_audit_record r = {
+    snprintf(rid, 64, "req-%d", i);
+    snprintf(key, 64, "key-%d", i % 7);
+    return (ok_audit_record){
         .request_id = rid,
         .identity = i % 3 ? "alice" : NULL,
         .client = "127.0.0.1:5555",
@@ -114,6 +116,12 @@ static ok_err write_record(ok_vault *v, int i)
         .error_code = i % 5 ? NULL : "Forbidden",
         .latency_ms = 0.25 * i,
     };
+}
+
+static ok_err write_record(ok_vault *v, int i)
+{
+    char rid[64], key[64];
+    ok_audit_record r = make_record(i, rid, key);
     return ok_vault_audit(v, &r);
 }
 
@@ -460,6 +468,62 @@ static void test_sync_failure_is_final(void **state)
     expect_file(v, 5, 0);
 }
 
+typedef struct {
+    atomic_int done, failed;
+} durable_count;
+
+static void count_durable(void *cls, ok_err rc)
+{
+    durable_count *d = cls;
+    if (rc != OK_OK)
+        atomic_fetch_add(&d->failed, 1);
+    atomic_fetch_add(&d->done, 1);
+}
+
+static bool wait_count(atomic_int *v, int want)
+{
+    for (int i = 0; i < 1000 && atomic_load(v) < want; i++)
+        usleep(5000);
+    return atomic_load(v) == want;
+}
+
+/* The non-blocking way (append, then when_durable): every line is called back once, as durable, and the
+ * log is whole; when the sync fails, the waiters are called back with the failure. */
+static void test_when_durable(void **state)
+{
+    ok_vault *v = *state;
+    durable_count d = {0};
+    for (int i = 0; i < 200; i++) {
+        char rid[64], key[64];
+        ok_audit_record r = make_record(i, rid, key);
+        ok_audit_ticket t;
+        assert_int_equal(ok_vault_audit_append(v, &r, &t), OK_OK);
+        ok_vault_audit_when_durable(v, t, count_durable, &d);
+    }
+    assert_true(wait_count(&d.done, 200));
+    assert_int_equal(atomic_load(&d.failed), 0);
+    expect_live(v, 200, 0);
+    expect_file(v, 200, 0);
+
+    int good = v->audit_fd, p[2];
+    assert_int_equal(pipe(p), 0);
+    v->audit_fd = p[1]; /* fdatasync on a pipe fails */
+    durable_count f = {0};
+    char rid[64], key[64];
+    ok_audit_record r = make_record(200, rid, key);
+    ok_audit_ticket t;
+    assert_int_equal(ok_vault_audit_append(v, &r, &t), OK_OK);
+    ok_vault_audit_when_durable(v, t, count_durable, &f);
+    assert_true(wait_count(&f.done, 1));
+    assert_int_equal(atomic_load(&f.failed), 1);
+    v->audit_fd = good;
+    close(p[0]);
+    close(p[1]);
+    ok_audit_close(v); /* the failure is final until the log is opened again */
+    assert_int_equal(ok_audit_open(v), OK_OK);
+    expect_file(v, 200, 0);
+}
+
 static void test_never_written(void **state)
 {
     ok_vault *v = *state;
@@ -599,6 +663,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_failure_is_final, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_when_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_written, setup, teardown),
         cmocka_unit_test(test_real_vault),
         cmocka_unit_test_setup_teardown(test_append_rate, setup, teardown),

@@ -263,6 +263,39 @@ static void discard_response(ok_http_response *resp)
     ok_buf_reset(&resp->body);
 }
 
+/* No unaudited key use: when its line cannot be made durable, the response is replaced, whatever it was. */
+static void audit_failed(ok_http_response *resp)
+{
+    discard_response(resp);
+    ok_api_call c = {.resp = resp};
+    api_error(&c, 500, "AuditFailure", "the audit log could not be written; the request was refused");
+}
+
+/* A reply held until its audit line is durable (the server holds it without holding a thread). */
+typedef struct {
+    ok_vault *vault;
+    ok_audit_ticket ticket;
+    void (*release)(void *arg, int ok);
+    void *arg;
+} audit_hold;
+
+static void audit_hold_done(void *cls, ok_err rc)
+{
+    audit_hold *h = cls;
+    void (*release)(void *, int) = h->release;
+    void *arg = h->arg;
+    free(h);
+    release(arg, rc == OK_OK);
+}
+
+static void audit_hold_start(void *cls, void (*release)(void *arg, int ok), void *arg)
+{
+    audit_hold *h = cls;
+    h->release = release;
+    h->arg = arg;
+    ok_vault_audit_when_durable(h->vault, h->ticket, audit_hold_done, h);
+}
+
 void api_audit(ok_api_call *c, double started)
 {
     ok_audit_record r = {
@@ -276,12 +309,23 @@ void api_audit(ok_api_call *c, double started)
         .error_code = c->error_code,
         .latency_ms = api_now_ms() - started,
     };
-    ok_err rc = ok_vault_audit(c->api->vault, &r);
-    if (rc != OK_OK) {
-        /* No unaudited key use: the response is replaced, whatever it was. */
-        discard_response(c->resp);
-        api_error(c, 500, "AuditFailure", "the audit log could not be written; the request was refused");
+    ok_vault *v = c->api->vault;
+    ok_audit_ticket t;
+    ok_err rc = ok_vault_audit_append(v, &r, &t);
+    if (rc == OK_OK && c->req->can_hold) {
+        audit_hold *h = malloc(sizeof *h);
+        if (h) { /* the server sends the reply once the line is durable (or audit_failed's instead) */
+            *h = (audit_hold){.vault = v, .ticket = t};
+            c->resp->hold = audit_hold_start;
+            c->resp->hold_cls = h;
+            c->resp->hold_failed = audit_failed;
+            return;
+        }
     }
+    if (rc == OK_OK)
+        rc = ok_vault_audit_wait(v, t);
+    if (rc != OK_OK)
+        audit_failed(c->resp);
 }
 
 void ok_api_handle(void *ctx, const ok_http_request *req, ok_http_response *resp)
