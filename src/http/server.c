@@ -15,7 +15,12 @@
  *   callback runs for every request that reached it, even when the headers were malformed;
  * - a response queued on the first call (headers only) makes libmicrohttpd skip the body and close the
  *   connection after replying, which is how an announced oversized body is refused without reading it;
- * - HTTP/1.1 requests without Host are accepted, hence the fallback base URL. */
+ * - HTTP/1.1 requests without Host are accepted, hence the fallback base URL;
+ * - with MHD_ALLOW_SUSPEND_RESUME, a connection suspended from the access handler once its request is
+ *   complete gets the handler called again after MHD_resume_connection (which any thread may call, also
+ *   before the suspending handler has returned), and that call queues the held reply; stopping the daemon
+ *   with a connection still suspended is undefined, so held replies count as in flight and a stop waits
+ *   for them. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>

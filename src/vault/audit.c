@@ -22,7 +22,8 @@
  * behind one another); ok_vault_audit returns OK only after its own line is durable, and OK_ERR_IO
  * otherwise, so the caller fails the request. A short write is cut back off the file and leaves the
  * chain as it was. If fdatasync fails the line stays in the file and in the chain, and the request
- * fails, as does every later one until the log is opened again (see Group commit).
+ * fails, as does every later one until the log is opened again. The group commit and the callers that
+ * must not block are audit_sync.c's.
  *
  * Open: a trailing fragment without a newline (a write cut short by a crash, never acknowledged) is
  * truncated away; the head is restored without the key from the last MAC'd line's "mac" plus the sealed
@@ -34,20 +35,17 @@
  * lines + 1). The log must not be rotated or edited by other tools. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <linux/futex.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "ownkey/crypto.h"
+#include "vault/audit_sync.h"
 #include "vault/modules.h"
 
 #define CHAIN_LEN 32
@@ -246,193 +244,6 @@ static ok_err append_line(int fd, const char *line, size_t len)
     return rc;
 }
 
-static ok_err sync_file(int fd)
-{
-    int r;
-    do
-        r = fdatasync(fd);
-    while (r < 0 && errno == EINTR);
-    return r == 0 ? OK_OK : io_fail("fdatasync");
-}
-
-/* ---- Group commit -----------------------------------------------------------------------------------------
- * Every line must be durable before its request is answered, but one fdatasync covers every line written
- * before it started. So lines get sequence numbers; a writer whose line is not yet covered either runs
- * the sync itself (covering all lines written so far) or sleeps until the sync in progress ends and
- * checks again. Under load, one fdatasync makes dozens of requests durable instead of one.
- *
- * Waiting is on a futex over `epoch` (bumped after every sync), not a condition variable: a broadcast
- * to dozens of waiters made each re-take the mutex in turn, and that convoy was a third of the vault's
- * context switches under load. Here a woken writer only reads two counters.
- *
- * A failed fdatasync is final for this open log: Linux reports a write-back error once, so a later
- * fdatasync may succeed while lines written before it were lost. Every line not yet known durable, and
- * every later line, then fails its request (OK_ERR_IO) until the log is opened again (a restart), where
- * `ownkey audit verify` shows what reached the disk. */
-/* A caller of ok_vault_audit_when_durable waiting for its line. */
-typedef struct audit_waiter {
-    uint64_t seq;
-    int fd;
-    void (*done)(void *cls, ok_err rc);
-    void *cls;
-    struct audit_waiter *next;
-} audit_waiter;
-
-struct ok_audit_sync {
-    _Atomic uint64_t written; /* lines appended (incremented under audit_lock) */
-    _Atomic uint64_t synced;  /* lines known durable (written only by the thread holding `syncing`) */
-    atomic_int syncing;       /* 1 while a thread runs fdatasync */
-    atomic_int failed;        /* an fdatasync failed */
-    atomic_uint epoch;        /* +1 after every sync attempt: the futex word waiters sleep on */
-    atomic_int sleepers;      /* writers asleep, or about to be, on epoch */
-    /* Waiters that must not block (ok_vault_audit_when_durable): the syncer thread makes their lines
-     * durable (by the same protocol as a blocking writer) and calls them back. */
-    pthread_mutex_t qlock;
-    pthread_cond_t qcond;
-    audit_waiter *waiting;    /* under qlock */
-    int quit;                 /* under qlock: closing, the syncer leaves once nobody waits */
-    pthread_t syncer;
-};
-
-static void epoch_sleep(atomic_uint *word, unsigned seen)
-{
-    /* Returns at once if the epoch moved on since `seen` (no wake-up can be lost), on a wake-up, or on a
-     * signal; the caller checks again either way. */
-    (void)syscall(SYS_futex, (unsigned *)word, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
-}
-
-static void epoch_wake_all(atomic_uint *word)
-{
-    (void)syscall(SYS_futex, (unsigned *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
-
-static void *syncer_main(void *arg);
-
-static ok_err sync_open(ok_vault *v)
-{
-    struct ok_audit_sync *g = calloc(1, sizeof *g);
-    if (!g)
-        return ok_fail(OK_ERR_NOMEM, "out of memory");
-    pthread_mutex_init(&g->qlock, NULL);
-    pthread_cond_init(&g->qcond, NULL);
-    if (pthread_create(&g->syncer, NULL, syncer_main, g) != 0) {
-        pthread_cond_destroy(&g->qcond);
-        pthread_mutex_destroy(&g->qlock);
-        free(g);
-        return ok_fail(OK_ERR_NOMEM, "cannot start the audit log's syncing thread");
-    }
-    v->audit_sync = g;
-    return OK_OK;
-}
-
-/* Lets the syncer settle every waiter (made durable, or failed) and leave. */
-static void sync_close(ok_vault *v)
-{
-    struct ok_audit_sync *g = v->audit_sync;
-    if (!g)
-        return;
-    pthread_mutex_lock(&g->qlock);
-    g->quit = 1;
-    pthread_cond_signal(&g->qcond);
-    pthread_mutex_unlock(&g->qlock);
-    pthread_join(g->syncer, NULL);
-    pthread_cond_destroy(&g->qcond);
-    pthread_mutex_destroy(&g->qlock);
-    free(g);
-    v->audit_sync = NULL;
-}
-
-static ok_err sync_failed(void)
-{
-    return ok_fail(OK_ERR_IO, "audit log: an earlier fdatasync failed; no line can be made durable until "
-                              "the daemon restarts");
-}
-
-/* Called under audit_lock after a line was appended: its sequence number. */
-static uint64_t sync_note_written(struct ok_audit_sync *g)
-{
-    return atomic_fetch_add(&g->written, 1) + 1;
-}
-
-/* Returns once line `seq` is durable, or fails when a sync failed before it was. */
-static ok_err sync_wait(struct ok_audit_sync *g, int fd, uint64_t seq)
-{
-    for (;;) {
-        unsigned seen = atomic_load(&g->epoch);
-        if (atomic_load(&g->synced) >= seq)
-            return OK_OK;
-        if (atomic_load(&g->failed))
-            return sync_failed();
-        int idle = 0;
-        if (atomic_compare_exchange_strong(&g->syncing, &idle, 1)) {
-            uint64_t target = atomic_load(&g->written); /* includes seq: noted before the wait */
-            ok_err rc = sync_file(fd);
-            if (rc == OK_OK && target > atomic_load(&g->synced))
-                atomic_store(&g->synced, target);
-            else if (rc != OK_OK)
-                atomic_store(&g->failed, 1);
-            atomic_store(&g->syncing, 0);
-            atomic_fetch_add(&g->epoch, 1);
-            if (atomic_load(&g->sleepers) > 0)
-                epoch_wake_all(&g->epoch);
-            if (rc != OK_OK)
-                return rc;
-            continue;
-        }
-        atomic_fetch_add(&g->sleepers, 1);
-        epoch_sleep(&g->epoch, seen);
-        atomic_fetch_sub(&g->sleepers, 1);
-    }
-}
-
-/* The syncer: makes the lines of the non-blocking waiters durable (running fdatasync itself, or sleeping
- * while a blocking writer runs one) and calls each back once its line is durable or cannot be. Callbacks
- * run outside qlock. On close it settles whoever still waits, then leaves. */
-static void *syncer_main(void *arg)
-{
-    struct ok_audit_sync *g = arg;
-    pthread_mutex_lock(&g->qlock);
-    for (;;) {
-        while (!g->waiting && !g->quit)
-            pthread_cond_wait(&g->qcond, &g->qlock);
-        if (!g->waiting)
-            break;
-        uint64_t want = 0;
-        int fd = -1;
-        for (audit_waiter *w = g->waiting; w; w = w->next) {
-            if (w->seq > want) {
-                want = w->seq;
-                fd = w->fd;
-            }
-        }
-        pthread_mutex_unlock(&g->qlock);
-        ok_err rc = sync_wait(g, fd, want);
-        uint64_t synced = atomic_load(&g->synced);
-        pthread_mutex_lock(&g->qlock);
-        audit_waiter *settled = NULL, **link = &g->waiting;
-        while (*link) { /* the ones whose line is durable, and on a failure all the others too */
-            audit_waiter *w = *link;
-            if (w->seq <= synced || rc != OK_OK) {
-                *link = w->next;
-                w->next = settled;
-                settled = w;
-            } else {
-                link = &w->next;
-            }
-        }
-        pthread_mutex_unlock(&g->qlock);
-        while (settled) {
-            audit_waiter *w = settled;
-            settled = w->next;
-            w->done(w->cls, w->seq <= synced ? OK_OK : rc);
-            free(w);
-        }
-        pthread_mutex_lock(&g->qlock);
-    }
-    pthread_mutex_unlock(&g->qlock);
-    return NULL;
-}
-
 /* Offset just after the last '\n' before `end` (0 if none). */
 static ok_err line_start_before(int fd, off_t end, off_t *start)
 {
@@ -535,7 +346,7 @@ static ok_err drop_partial_tail(int fd, off_t *size)
     OK_GUARD(line_start_before(fd, *size, &start));
     if (ftruncate(fd, start) != 0)
         return io_fail("ftruncate");
-    OK_GUARD(sync_file(fd));
+    OK_GUARD(ok_audit_sync_file(fd));
     *size = start;
     return OK_OK;
 }
@@ -613,7 +424,7 @@ ok_err ok_audit_open(ok_vault *v)
         (void)fsync(dfd);
         close(dfd);
     }
-    OK_GUARD_GOTO(rc, sync_open(v), fail);
+    OK_GUARD_GOTO(rc, ok_audit_sync_open(v), fail);
     pthread_mutex_lock(&v->audit_lock);
     v->audit_fd = fd;
     memcpy(v->audit_prev_mac, head, CHAIN_LEN);
@@ -634,7 +445,7 @@ void ok_audit_close(ok_vault *v)
     v->audit_fd = -1;
     memset(v->audit_prev_mac, 0, CHAIN_LEN);
     pthread_mutex_unlock(&v->audit_lock);
-    sync_close(v);
+    ok_audit_sync_close(v);
 }
 
 /* ---- Appending ----------------------------------------------------------------------------------------- */
@@ -663,8 +474,8 @@ ok_err ok_vault_audit_append(ok_vault *v, const ok_audit_record *r, ok_audit_tic
     pthread_mutex_lock(&v->audit_lock);
     if (v->audit_fd < 0) {
         rc = ok_fail(OK_ERR_IO, "audit log: not open");
-    } else if (v->audit_sync && atomic_load(&v->audit_sync->failed)) {
-        rc = sync_failed();
+    } else if (v->audit_sync && ok_audit_sync_failed(v->audit_sync)) {
+        rc = ok_audit_sync_failure();
     } else if (v->sealed || !v->audit_key) {
         memcpy(line + len, SEALED_SUFFIX, SEALED_SUFFIX_LEN);
         len += SEALED_SUFFIX_LEN;
@@ -692,44 +503,15 @@ ok_err ok_vault_audit_append(ok_vault *v, const ok_audit_record *r, ok_audit_tic
         memcpy(v->audit_prev_mac, next, CHAIN_LEN);
         t->fd = v->audit_fd;
         if (g)
-            t->seq = sync_note_written(g);
+            t->seq = ok_audit_sync_note_written(g);
         else
-            rc = sync_file(v->audit_fd); /* (an audit log is opened with its group commit) */
+            rc = ok_audit_sync_file(v->audit_fd); /* (an audit log is opened with its group commit) */
     }
     pthread_mutex_unlock(&v->audit_lock);
     pthread_rwlock_unlock(&v->seal_lock);
     free(line);
     free(body);
     return rc;
-}
-
-/* Outside the audit lock: a sync that starts after a line was written covers it. */
-ok_err ok_vault_audit_wait(ok_vault *v, ok_audit_ticket t)
-{
-    struct ok_audit_sync *g = v ? v->audit_sync : NULL;
-    if (!g || t.seq == 0)
-        return OK_OK; /* made durable by append (no group commit) */
-    return sync_wait(g, t.fd, t.seq);
-}
-
-void ok_vault_audit_when_durable(ok_vault *v, ok_audit_ticket t, void (*done)(void *cls, ok_err rc), void *cls)
-{
-    struct ok_audit_sync *g = v ? v->audit_sync : NULL;
-    if (!g || t.seq == 0 || atomic_load(&g->synced) >= t.seq) {
-        done(cls, OK_OK);
-        return;
-    }
-    audit_waiter *w = malloc(sizeof *w);
-    if (!w) { /* blocks instead */
-        done(cls, sync_wait(g, t.fd, t.seq));
-        return;
-    }
-    *w = (audit_waiter){.seq = t.seq, .fd = t.fd, .done = done, .cls = cls};
-    pthread_mutex_lock(&g->qlock);
-    w->next = g->waiting;
-    g->waiting = w;
-    pthread_cond_signal(&g->qcond);
-    pthread_mutex_unlock(&g->qlock);
 }
 
 ok_err ok_vault_audit(ok_vault *v, const ok_audit_record *r)

@@ -25,7 +25,7 @@ struct ok_vault {
     pthread_mutex_t audit_lock; /* serializes appends to the audit log */
     int audit_fd;               /* DIR/audit.log, O_APPEND */
     uint8_t audit_prev_mac[32]; /* chain head: the last MAC, or a hash over trailing sealed lines */
-    struct ok_audit_sync *audit_sync; /* group commit of audit lines (audit.c), while the log is open */
+    struct ok_audit_sync *audit_sync; /* group commit of audit lines (audit_sync.c), while the log is open */
     void *module_state;         /* for modules that need more (owned by seal.c) */
     struct ok_key_cache *key_cache; /* unsealed key material of recent operations (key_cache.c) */
     ok_vault_hsm *hsm;          /* the token holding HSM-backed keys, or NULL (key_hsm.c; closed by ok_vault_close) */
