@@ -332,17 +332,19 @@ static void test_concurrent(void **state)
 
 /* ---- Stop and start -------------------------------------------------------------------------------- */
 
+/* A GET of path on port on a thread of its own (the reply comes back in status, -1 if none, and r). */
 typedef struct {
     unsigned port;
+    const char *path;
     long status;
     reply r;
-} slow_call;
+} background_get;
 
-static void *slow_thread(void *arg)
+static void *background_get_thread(void *arg)
 {
-    slow_call *c = arg;
-    CURL *h = client(NULL, "127.0.0.1", c->port, "/slow", &c->r);
-    c->status = curl_easy_perform(h) == CURLE_OK ? status_of(h) : 0;
+    background_get *c = arg;
+    CURL *h = client(NULL, "127.0.0.1", c->port, c->path, &c->r);
+    c->status = curl_easy_perform(h) == CURLE_OK ? status_of(h) : -1;
     curl_easy_cleanup(h);
     return NULL;
 }
@@ -360,12 +362,12 @@ static void test_stop_with_request_in_flight(void **state)
     (void)state;
     ok_http_server *s = NULL;
     assert_int_equal(start_server(&s, 2), OK_OK);
-    slow_call c = {.port = ok_http_port(s)};
+    background_get c = {.port = ok_http_port(s), .path = "/slow"};
     assert_int_not_equal(c.port, g.port);
     atomic_store(&g.slow_entered, 0);
     atomic_store(&g.slow_release, 0);
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, slow_thread, &c), 0);
+    assert_int_equal(pthread_create(&t, NULL, background_get_thread, &c), 0);
     for (int i = 0; i < 1000 && !atomic_load(&g.slow_entered); i++)
         sleep_ms(5);
     assert_true(atomic_load(&g.slow_entered));
@@ -396,27 +398,12 @@ static void test_stop_with_request_in_flight(void **state)
 
 /* ---- Held replies --------------------------------------------------------------------------------- */
 
-typedef struct {
-    unsigned port;
-    long status;
-    reply r;
-} held_call;
-
-static void *held_thread(void *arg)
-{
-    held_call *c = arg;
-    CURL *h = client(NULL, "127.0.0.1", c->port, "/held", &c->r);
-    c->status = curl_easy_perform(h) == CURLE_OK ? status_of(h) : -1;
-    curl_easy_cleanup(h);
-    return NULL;
-}
-
 /* Starts GET /held on port and waits until the server hands over its release. */
-static void start_held(held_call *c, unsigned port, pthread_t *t)
+static void start_held(background_get *c, unsigned port, pthread_t *t)
 {
-    *c = (held_call){.port = port};
+    *c = (background_get){.port = port, .path = "/held"};
     atomic_store(&g.held_release, NULL);
-    assert_int_equal(pthread_create(t, NULL, held_thread, c), 0);
+    assert_int_equal(pthread_create(t, NULL, background_get_thread, c), 0);
     for (int i = 0; i < 1000 && !atomic_load(&g.held_release); i++)
         sleep_ms(5);
     assert_non_null(atomic_load(&g.held_release));
@@ -438,7 +425,7 @@ static void test_held_reply(void **state)
     ok_http_server *s = NULL;
     assert_int_equal(start_server(&s, 1), OK_OK);
     unsigned port = ok_http_port(s);
-    held_call c;
+    background_get c;
     pthread_t t;
     reply r;
 
