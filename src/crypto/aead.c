@@ -29,11 +29,11 @@ static const EVP_CIPHER *gcm_cipher(size_t key_len)
 {
     switch (key_len) {
     case 16:
-        return EVP_aes_128_gcm();
+        return ok_crypto_cipher(OK_CIPHER_AES128_GCM);
     case 24:
-        return EVP_aes_192_gcm();
+        return ok_crypto_cipher(OK_CIPHER_AES192_GCM);
     case 32:
-        return EVP_aes_256_gcm();
+        return ok_crypto_cipher(OK_CIPHER_AES256_GCM);
     default:
         return NULL;
     }

@@ -1,4 +1,4 @@
-/* Private to src/crypto: the ok_pkey layout, the ok_hash -> EVP_MD map and the helper that turns an
+/* Private to src/crypto: the ok_pkey layout, the digests and ciphers fetched once, and the helper that turns an
  * OpenSSL failure into an ok_err with a detail message. Nothing outside src/crypto includes this. */
 #ifndef OWNKEY_CRYPTO_INTERNAL_H
 #define OWNKEY_CRYPTO_INTERNAL_H
@@ -20,8 +20,24 @@ int ok_crypto_pkey_is_rsa(const ok_pkey *k);
 /* The curve of an EC key; OK_ERR_KEY if k is not an EC key on a supported curve. */
 ok_err ok_crypto_pkey_curve(const ok_pkey *k, ok_curve *curve);
 
-/* The digest for an ok_hash, or NULL if the value is unknown. */
+/* The digest for an ok_hash, or NULL if the value is unknown; fetched once for the process. */
 const EVP_MD *ok_crypto_md(ok_hash hash);
+
+typedef enum {
+    OK_CIPHER_AES128_GCM,
+    OK_CIPHER_AES192_GCM,
+    OK_CIPHER_AES256_GCM,
+    OK_CIPHER_AES128_WRAP,
+    OK_CIPHER_AES192_WRAP,
+    OK_CIPHER_AES256_WRAP,
+    OK_CIPHER_AES128_WRAP_PAD,
+    OK_CIPHER_AES192_WRAP_PAD,
+    OK_CIPHER_AES256_WRAP_PAD,
+    OK_CIPHER_COUNT
+} ok_cipher_id;
+
+/* The cipher for id, fetched once for the process; NULL if id is out of range. */
+const EVP_CIPHER *ok_crypto_cipher(ok_cipher_id id);
 
 /* Records "<what>: <OpenSSL reason>" as the detail, clears the OpenSSL error queue and returns err. */
 ok_err ok_crypto_fail(ok_err err, const char *what);

@@ -102,7 +102,7 @@ ok_err ok_sha256(const uint8_t *msg, size_t len, uint8_t out[OK_SHA256_LEN])
 
     if (out == NULL || (msg == NULL && len != 0))
         return ok_fail(OK_ERR_INVALID_ARG, "SHA-256: NULL argument");
-    if (EVP_Digest(len ? msg : empty, len, out, &n, EVP_sha256(), NULL) != 1 || n != OK_SHA256_LEN)
+    if (EVP_Digest(len ? msg : empty, len, out, &n, ok_crypto_md(OK_HASH_SHA256), NULL) != 1 || n != OK_SHA256_LEN)
         return ok_crypto_fail(OK_ERR_CRYPTO, "SHA-256");
     return OK_OK;
 }

@@ -14,11 +14,11 @@ static const EVP_CIPHER *wrap_cipher(size_t kek_len, int pad)
 {
     switch (kek_len) {
     case 16:
-        return pad ? EVP_aes_128_wrap_pad() : EVP_aes_128_wrap();
+        return ok_crypto_cipher(pad ? OK_CIPHER_AES128_WRAP_PAD : OK_CIPHER_AES128_WRAP);
     case 24:
-        return pad ? EVP_aes_192_wrap_pad() : EVP_aes_192_wrap();
+        return ok_crypto_cipher(pad ? OK_CIPHER_AES192_WRAP_PAD : OK_CIPHER_AES192_WRAP);
     case 32:
-        return pad ? EVP_aes_256_wrap_pad() : EVP_aes_256_wrap();
+        return ok_crypto_cipher(pad ? OK_CIPHER_AES256_WRAP_PAD : OK_CIPHER_AES256_WRAP);
     default:
         return NULL;
     }

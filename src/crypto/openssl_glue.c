@@ -1,5 +1,8 @@
 /* Glue shared by the crypto layer's files: turning an OpenSSL failure into an ok_err with a detail
- * message, and mapping ok_hash to EVP_MD. Owns no primitive itself. */
+ * message, and the digests and ciphers the layer uses, fetched from OpenSSL's providers once. Owns no
+ * primitive itself. */
+#include <pthread.h>
+
 #include <openssl/err.h>
 
 #include "crypto/internal.h"
@@ -17,7 +20,30 @@ ok_err ok_crypto_fail(ok_err err, const char *what)
     return ok_fail(err, "%s", what);
 }
 
-const EVP_MD *ok_crypto_md(ok_hash hash)
+/* Digests and ciphers fetched once for the process. OpenSSL 3.0 looks a legacy EVP_sha256() or
+ * EVP_aes_256_wrap() up again in its shared method store on every init (measured: a 32-byte A256KW
+ * wrap spent most of its time there); an explicitly fetched object is used as it is. Each entry falls
+ * back to the legacy object if the fetch fails, so that the failure is reported where it is used. The
+ * fetched objects stay referenced from here until exit. */
+static const char *const md_names[] = {
+    [OK_HASH_SHA1] = "SHA1",     [OK_HASH_SHA224] = "SHA2-224", [OK_HASH_SHA256] = "SHA2-256",
+    [OK_HASH_SHA384] = "SHA2-384", [OK_HASH_SHA512] = "SHA2-512",
+};
+#define MD_COUNT (sizeof md_names / sizeof md_names[0])
+
+static const char *const cipher_names[OK_CIPHER_COUNT] = {
+    [OK_CIPHER_AES128_GCM] = "AES-128-GCM",         [OK_CIPHER_AES192_GCM] = "AES-192-GCM",
+    [OK_CIPHER_AES256_GCM] = "AES-256-GCM",         [OK_CIPHER_AES128_WRAP] = "AES-128-WRAP",
+    [OK_CIPHER_AES192_WRAP] = "AES-192-WRAP",       [OK_CIPHER_AES256_WRAP] = "AES-256-WRAP",
+    [OK_CIPHER_AES128_WRAP_PAD] = "AES-128-WRAP-PAD", [OK_CIPHER_AES192_WRAP_PAD] = "AES-192-WRAP-PAD",
+    [OK_CIPHER_AES256_WRAP_PAD] = "AES-256-WRAP-PAD",
+};
+
+static const EVP_MD *mds[MD_COUNT];
+static const EVP_CIPHER *ciphers[OK_CIPHER_COUNT];
+static pthread_once_t fetched_once = PTHREAD_ONCE_INIT;
+
+static const EVP_MD *legacy_md(ok_hash hash)
 {
     switch (hash) {
     case OK_HASH_SHA1:
@@ -32,4 +58,62 @@ const EVP_MD *ok_crypto_md(ok_hash hash)
         return EVP_sha512();
     }
     return NULL;
+}
+
+static const EVP_CIPHER *legacy_cipher(ok_cipher_id id)
+{
+    switch (id) {
+    case OK_CIPHER_AES128_GCM:
+        return EVP_aes_128_gcm();
+    case OK_CIPHER_AES192_GCM:
+        return EVP_aes_192_gcm();
+    case OK_CIPHER_AES256_GCM:
+        return EVP_aes_256_gcm();
+    case OK_CIPHER_AES128_WRAP:
+        return EVP_aes_128_wrap();
+    case OK_CIPHER_AES192_WRAP:
+        return EVP_aes_192_wrap();
+    case OK_CIPHER_AES256_WRAP:
+        return EVP_aes_256_wrap();
+    case OK_CIPHER_AES128_WRAP_PAD:
+        return EVP_aes_128_wrap_pad();
+    case OK_CIPHER_AES192_WRAP_PAD:
+        return EVP_aes_192_wrap_pad();
+    case OK_CIPHER_AES256_WRAP_PAD:
+        return EVP_aes_256_wrap_pad();
+    case OK_CIPHER_COUNT:
+        break;
+    }
+    return NULL;
+}
+
+static void fetch_all(void)
+{
+    for (size_t i = 0; i < MD_COUNT; i++) {
+        if (md_names[i] == NULL)
+            continue;
+        EVP_MD *md = EVP_MD_fetch(NULL, md_names[i], NULL);
+        mds[i] = md != NULL ? md : legacy_md((ok_hash)i);
+    }
+    for (size_t i = 0; i < OK_CIPHER_COUNT; i++) {
+        EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, cipher_names[i], NULL);
+        ciphers[i] = c != NULL ? c : legacy_cipher((ok_cipher_id)i);
+    }
+    ERR_clear_error(); /* a failed fetch is reported again where the legacy object fails */
+}
+
+const EVP_MD *ok_crypto_md(ok_hash hash)
+{
+    if ((size_t)hash >= MD_COUNT || md_names[hash] == NULL)
+        return NULL;
+    pthread_once(&fetched_once, fetch_all);
+    return mds[hash];
+}
+
+const EVP_CIPHER *ok_crypto_cipher(ok_cipher_id id)
+{
+    if ((size_t)id >= OK_CIPHER_COUNT)
+        return NULL;
+    pthread_once(&fetched_once, fetch_all);
+    return ciphers[id];
 }

@@ -309,8 +309,9 @@ ok_err ok_vault_authenticate(ok_vault *v, const char *token, ok_identity *out)
     ok_err rc = OK_OK;
     if (len == TOKEN_LEN && memcmp(token, TOKEN_PREFIX, TOKEN_PREFIX_LEN) == 0) {
         ok_val p[] = {OK_VBLOB(mac, sizeof mac)};
-        rc = v->store->vt->query(v->store, "SELECT id, identity, mac, expires, revoked FROM tokens WHERE mac = ?", p,
-                                 1, read_token_row, &row);
+        rc = v->store->vt->query_cached(v->store,
+                                        "SELECT id, identity, mac, expires, revoked FROM tokens WHERE mac = ?", p, 1,
+                                        read_token_row, &row);
     }
     /* The index found the row by MAC; comparing the stored MAC again in constant time keeps the decision
      * itself independent of how the store compares blobs. */

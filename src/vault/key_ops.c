@@ -103,18 +103,18 @@ static ok_err load_op_key(ok_vault *v, const char *name, const char *version, op
     OK_GUARD(ok_key_check_version(name, version, &given));
     if (given) {
         ok_val p[2] = {OK_VTEXT(name), OK_VTEXT(version)};
-        OK_GUARD(v->store->vt->query(v->store,
-                                     "SELECT v.version, v.kty, v.bits, v.ops, v.enabled, v.nbf, v.exp, v.hsm"
-                                     " FROM key_versions v JOIN keys k ON k.name = v.name"
-                                     " WHERE v.name = ? AND v.version = ? AND k.deleted = 0",
-                                     p, 2, op_key_row, k));
+        OK_GUARD(v->store->vt->query_cached(v->store,
+                                            "SELECT v.version, v.kty, v.bits, v.ops, v.enabled, v.nbf, v.exp, v.hsm"
+                                            " FROM key_versions v JOIN keys k ON k.name = v.name"
+                                            " WHERE v.name = ? AND v.version = ? AND k.deleted = 0",
+                                            p, 2, op_key_row, k));
     } else {
         ok_val p[1] = {OK_VTEXT(name)};
-        OK_GUARD(v->store->vt->query(v->store,
-                                     "SELECT v.version, v.kty, v.bits, v.ops, v.enabled, v.nbf, v.exp, v.hsm"
-                                     " FROM key_versions v JOIN keys k ON k.name = v.name"
-                                     " WHERE v.name = ? AND k.deleted = 0 ORDER BY v.ordinal DESC LIMIT 1",
-                                     p, 1, op_key_row, k));
+        OK_GUARD(v->store->vt->query_cached(v->store,
+                                            "SELECT v.version, v.kty, v.bits, v.ops, v.enabled, v.nbf, v.exp, v.hsm"
+                                            " FROM key_versions v JOIN keys k ON k.name = v.name"
+                                            " WHERE v.name = ? AND k.deleted = 0 ORDER BY v.ordinal DESC LIMIT 1",
+                                            p, 1, op_key_row, k));
     }
     if (k->version[0] == '\0')
         return given ? ok_fail(OK_ERR_NOT_FOUND, "key \"%s\" has no version \"%s\"", name, version)

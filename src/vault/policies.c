@@ -199,8 +199,8 @@ int ok_vault_allowed(ok_vault *v, const ok_identity *who, const char *key_name, 
         return 0;
     grant_ctx g = {.key_name = key_name, .granted = 0};
     ok_val p[] = {OK_VTEXT(who->name)};
-    if (v->store->vt->query(v->store, "SELECT pattern, perms FROM policies WHERE identity = ?", p, 1, add_grant, &g) !=
-        OK_OK)
+    if (v->store->vt->query_cached(v->store, "SELECT pattern, perms FROM policies WHERE identity = ?", p, 1, add_grant,
+                                   &g) != OK_OK)
         return 0; /* a store failure denies */
     return (g.granted & perm) == perm;
 }

@@ -36,6 +36,10 @@ typedef struct {
     size_t size; /* sizeof(ok_store_vtable) of the backend's build */
     ok_err (*exec)(ok_store *s, const char *sql, const ok_val *params, size_t nparams, int64_t *changes);
     ok_err (*query)(ok_store *s, const char *sql, const ok_val *params, size_t nparams, ok_row_fn fn, void *ctx);
+    /* query, for the small reads on every request's path: a caching store (store_cache.c) may answer
+     * from memory what an earlier identical query returned, as long as nothing was written since. */
+    ok_err (*query_cached)(ok_store *s, const char *sql, const ok_val *params, size_t nparams, ok_row_fn fn,
+                           void *ctx);
     ok_err (*begin)(ok_store *s);    /* exclusive write transaction */
     ok_err (*commit)(ok_store *s);   /* durable on return */
     void (*rollback)(ok_store *s);
@@ -48,5 +52,9 @@ struct ok_store {
 
 /* Opens (creating if needed) a SQLite store: WAL, synchronous=FULL, secure_delete=ON, foreign keys on. */
 ok_err ok_store_open_sqlite(const char *path, ok_store **out);
+
+/* Wraps inner (taking ownership, also on failure) in a store whose query_cached answers repeated small
+ * reads from memory until the next write through it. Only for a store this process alone writes. */
+ok_err ok_store_cache_wrap(ok_store *inner, ok_store **out);
 
 #endif

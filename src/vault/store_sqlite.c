@@ -384,6 +384,7 @@ static const ok_store_vtable sqlite_vtable = {
     .size = sizeof(ok_store_vtable),
     .exec = store_exec,
     .query = store_query,
+    .query_cached = store_query,
     .begin = store_begin,
     .commit = store_commit,
     .rollback = store_rollback,

@@ -2,13 +2,14 @@
  * module's tables, the sealed master key, the first admin identity, the audit log), open (meta, schema
  * upgrades, audit, dev auto-unseal), close, status, and the vault-wide settings (purge protection,
  * retention) and random bytes. Owns no key material (seal.c), keys (keys.c and friends), identities
- * (access.c) or audit lines (audit.c). */
+ * (access.c) or audit lines (audit.c). Holds the data directory's lock while open. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,6 +50,7 @@ static ok_err vault_new(const char *dir, ok_vault **out)
     v->dir = strdup(dir);
     v->sealed = 1;
     v->audit_fd = -1;
+    v->dir_lock_fd = -1;
     if (v->dir == NULL || pthread_rwlock_init(&v->seal_lock, NULL) != 0) {
         free(v->dir);
         free(v);
@@ -80,8 +82,37 @@ void ok_vault_close(ok_vault *v)
         v->store->vt->close(v->store);
     pthread_mutex_destroy(&v->audit_lock);
     pthread_rwlock_destroy(&v->seal_lock);
+    if (v->dir_lock_fd >= 0)
+        close(v->dir_lock_fd);
     free(v->dir);
     free(v);
+}
+
+/* One process at a time per data directory: an exclusive flock on the directory itself, held while the
+ * vault is open. Two processes appending to one audit log would break its chain, and the store's read
+ * cache (store_cache.c) relies on this process being the database's only writer. */
+static ok_err lock_dir(ok_vault *v)
+{
+    int fd = open(v->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ok_fail(OK_ERR_IO, "cannot open %s: %s", v->dir, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return ok_fail(OK_ERR_CONFLICT, "the vault in %s is in use by another process", v->dir);
+        return ok_fail(OK_ERR_IO, "cannot lock %s: %s", v->dir, strerror(e));
+    }
+    v->dir_lock_fd = fd;
+    return OK_OK;
+}
+
+/* The vault's store: SQLite, with the read cache for the reads on every request's path. */
+static ok_err open_store(const char *db, ok_store **out)
+{
+    ok_store *inner = NULL;
+    OK_GUARD(ok_store_open_sqlite(db, &inner));
+    return ok_store_cache_wrap(inner, out);
 }
 
 /* Every module's tables, in one transaction; each uses CREATE TABLE IF NOT EXISTS. */
@@ -217,7 +248,8 @@ ok_err ok_vault_init(const char *dir, const ok_vault_init_params *p, ok_vault_in
     OK_GUARD_GOTO(rc, create_db_file(db), fail);
     files_made = 1;
     OK_GUARD_GOTO(rc, vault_new(dir, &v), fail);
-    OK_GUARD_GOTO(rc, ok_store_open_sqlite(db, &v->store), fail);
+    OK_GUARD_GOTO(rc, lock_dir(v), fail);
+    OK_GUARD_GOTO(rc, open_store(db, &v->store), fail);
     OK_GUARD_GOTO(rc, write_new_vault(v, p, retention, out), fail); /* leaves v unsealed */
     OK_GUARD_GOTO(rc, ok_audit_open(v), fail);
     OK_GUARD_GOTO(rc, ok_access_bootstrap_admin(v, &out->admin_token), fail);
@@ -282,7 +314,8 @@ ok_err ok_vault_open(const char *dir, ok_vault **out)
         goto fail;
     }
     OK_GUARD_GOTO(rc, vault_new(dir, &v), fail);
-    OK_GUARD_GOTO(rc, ok_store_open_sqlite(db, &v->store), fail);
+    OK_GUARD_GOTO(rc, lock_dir(v), fail);
+    OK_GUARD_GOTO(rc, open_store(db, &v->store), fail);
     OK_GUARD_GOTO(rc, check_schema_version(v->store), fail);
     OK_GUARD_GOTO(rc, create_schema(v->store), fail);
     OK_GUARD_GOTO(rc, ok_seal_load(v), fail); /* a dev vault unseals here */

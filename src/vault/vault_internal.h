@@ -10,6 +10,7 @@
 
 struct ok_vault {
     char *dir;
+    int dir_lock_fd;            /* flock on DIR while open (vault.c) */
     ok_store *store;
     /* Held shared by every operation that needs the master key or a key derived from it, exclusively
      * by seal and unseal. */

@@ -1,6 +1,6 @@
 /* Tests of the vault's life and sealing (vault.c, seal.c, seal_shamir.c, store_sqlite.c): init and open for
  * each seal kind, file modes, wrong share sets and wrong passphrases refused, sealing wipes every working
- * key and refuses operations, restart persistence, init refusals and cleanup, purge protection and status. */
+ * key and refuses operations, restart persistence, init refusals and cleanup, purge protection and status, one opener per data directory. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -145,6 +145,10 @@ static void test_dev_vault(void **state)
     assert_int_equal(file_mode(f->dir, "master.key"), 0600);
 
     assert_int_equal(ok_vault_open(f->dir, &v), OK_OK);
+    /* One opener at a time per data directory. */
+    ok_vault *second = NULL;
+    assert_int_equal(ok_vault_open(f->dir, &second), OK_ERR_CONFLICT);
+    assert_null(second);
     ok_vault_get_status(v, &st);
     assert_int_equal(st.sealed, 0);
     assert_int_equal(st.kind, OK_SEAL_DEV);
