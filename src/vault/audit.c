@@ -6,7 +6,8 @@
  * request_id, identity, client, operation, key, version, status, error (code or null), latency_ms, then
  * either "mac":"<64 lowercase hex>" or "sealed":true,"mac":null. String values are reduced to printable
  * ASCII (other bytes become '?'), cut to 256 bytes, and whatever follows an "okt_" (a token's prefix)
- * is replaced by '*', so a token a client puts in, say, its request id never reaches the file.
+ * is replaced by '*', so a token a client puts in, say, its request id never reaches the file (the
+ * record's form is audit_line.c's).
  *
  * Chain. c_0 = 32 zero bytes; v->audit_prev_mac holds the current head. For each line i:
  *   - written while unsealed: canonical_i = the line without its last member (the bytes before
@@ -42,14 +43,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "ownkey/crypto.h"
+#include "vault/audit_line.h"
 #include "vault/audit_sync.h"
 #include "vault/modules.h"
 
 #define CHAIN_LEN 32
-#define FIELD_MAX 256                 /* bytes of one string value */
 #define AUDIT_LINE_MAX 65536          /* longer lines are corrupt by definition (ours stay under 4 KiB) */
 #define READ_CHUNK 4096
 
@@ -122,83 +121,6 @@ static ok_err chain_fold(const uint8_t c[CHAIN_LEN], const char *line, size_t le
 }
 
 /* ---- Building a record --------------------------------------------------------------------------------- */
-
-static int b64url_char(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
-}
-
-/* A string value from caller text (see the top of the file); JSON null for NULL. */
-static json_t *audit_string(const char *s)
-{
-    if (!s)
-        return json_null();
-    char buf[FIELD_MAX + 1];
-    size_t n = strnlen(s, FIELD_MAX + 1);
-    int cut = n > FIELD_MAX;
-    if (cut)
-        n = FIELD_MAX;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        buf[i] = (c >= 0x20 && c <= 0x7e) ? (char)c : '?';
-    }
-    if (cut)
-        memcpy(buf + FIELD_MAX - 3, "...", 3);
-    buf[n] = '\0';
-    for (char *t = buf; (t = strstr(t, "okt_")) != NULL;)
-        for (t += 4; b64url_char(*t); t++)
-            *t = '*';
-    json_t *j = json_string(buf);
-    ok_zeroize(buf, sizeof buf);
-    return j;
-}
-
-static void rfc3339_now(char out[40])
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, 24, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 40 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
-}
-
-/* The record as compact JSON without the mac member (the canonical form): malloc'ed, ends in '}'. */
-static ok_err record_json(const ok_audit_record *r, char **out)
-{
-    char now[40];
-    rfc3339_now(now);
-    double ms = r->latency_ms;
-    if (!(ms >= 0.0))
-        ms = 0.0; /* negative or NaN */
-    if (ms > 1e9)
-        ms = 1e9;
-    ms = (double)(int64_t)(ms * 1000.0 + 0.5) / 1000.0; /* whole microseconds */
-
-    json_t *o = json_object();
-    int bad = !o;
-    bad = bad || json_object_set_new(o, "time", json_string(now));
-    bad = bad || json_object_set_new(o, "request_id", audit_string(r->request_id));
-    bad = bad || json_object_set_new(o, "identity", audit_string(r->identity));
-    bad = bad || json_object_set_new(o, "client", audit_string(r->client));
-    bad = bad || json_object_set_new(o, "operation", audit_string(r->operation));
-    bad = bad || json_object_set_new(o, "key", audit_string(r->key_name));
-    bad = bad || json_object_set_new(o, "version", audit_string(r->key_version));
-    bad = bad || json_object_set_new(o, "status", json_integer(r->status));
-    bad = bad || json_object_set_new(o, "error", audit_string(r->error_code));
-    bad = bad || json_object_set_new(o, "latency_ms", json_real(ms));
-    char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
-    json_decref(o);
-    if (!s)
-        return ok_fail(OK_ERR_NOMEM, "cannot build the audit record");
-    size_t n = strlen(s);
-    if (n < 2 || s[n - 1] != '}' || n > AUDIT_LINE_MAX - MAC_SUFFIX_LEN - SEALED_SUFFIX_LEN) {
-        free(s);
-        return ok_fail(OK_ERR_FORMAT, "unexpected audit record shape");
-    }
-    *out = s;
-    return OK_OK;
-}
 
 /* ---- File helpers --------------------------------------------------------------------------------------- */
 
@@ -456,17 +378,12 @@ ok_err ok_vault_audit_append(ok_vault *v, const ok_audit_record *r, ok_audit_tic
         return ok_fail(OK_ERR_INVALID_ARG, "an audit record needs an operation");
     t->seq = 0;
     t->fd = -1;
-    char *body = NULL;
-    OK_GUARD(record_json(r, &body));
-    size_t prefix_len = strlen(body) - 1; /* without the closing brace */
-    size_t cap = prefix_len + SEALED_SUFFIX_LEN + MAC_SUFFIX_LEN + 1;
-    char *line = malloc(cap);
-    if (!line) {
-        free(body);
-        return ok_fail(OK_ERR_NOMEM, "out of memory");
-    }
-    memcpy(line, body, prefix_len);
-    size_t len = prefix_len;
+    char now[OK_AUDIT_TIME_LEN];
+    char line[OK_AUDIT_RECORD_MAX + SEALED_SUFFIX_LEN + MAC_SUFFIX_LEN + 1];
+    size_t len = 0;
+    ok_audit_time_now(now);
+    OK_GUARD(ok_audit_record_json(r, now, line, OK_AUDIT_RECORD_MAX, &len));
+    len--; /* without the closing brace: the suffix closes the object */
     uint8_t next[CHAIN_LEN];
     ok_err rc = OK_OK;
 
@@ -509,8 +426,6 @@ ok_err ok_vault_audit_append(ok_vault *v, const ok_audit_record *r, ok_audit_tic
     }
     pthread_mutex_unlock(&v->audit_lock);
     pthread_rwlock_unlock(&v->seal_lock);
-    free(line);
-    free(body);
     return rc;
 }
 
