@@ -178,7 +178,10 @@ static void test_request_id(void **state)
         doc = parse(&r);
         const char *id = field(doc, "request_id");
         assert_int_equal(strlen(id), 36);
+        assert_int_equal(strspn(id, "0123456789abcdef-"), 36);
+        assert_true(id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-');
         assert_int_equal(id[14], '4');
+        assert_non_null(strchr("89ab", id[19]));
         assert_string_equal(r.request_id, id);
         if (i == 0)
             snprintf(first, sizeof first, "%s", id);
