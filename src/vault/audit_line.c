@@ -112,14 +112,31 @@ static void member(out_buf *o, const char *name, int first)
     put(o, "\":", 2);
 }
 
+/* The seconds part is formatted once per second per thread: gmtime_r takes glibc's time-zone lock,
+ * which every server thread contended for on every request. */
+static _Thread_local time_t tls_sec = -1;
+static _Thread_local char tls_prefix[24];
+static _Thread_local size_t tls_prefix_len;
+
 void ok_audit_time_now(char out[OK_AUDIT_TIME_LEN])
 {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, 24, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, OK_AUDIT_TIME_LEN - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
+    if (ts.tv_sec != tls_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        tls_prefix_len = strftime(tls_prefix, sizeof tls_prefix, "%Y-%m-%dT%H:%M:%S", &tm);
+        tls_sec = ts.tv_sec;
+    }
+    memcpy(out, tls_prefix, tls_prefix_len);
+    unsigned ms = (unsigned)(ts.tv_nsec / 1000000) % 1000;
+    char *p = out + tls_prefix_len;
+    *p++ = '.';
+    *p++ = (char)('0' + ms / 100);
+    *p++ = (char)('0' + ms / 10 % 10);
+    *p++ = (char)('0' + ms % 10);
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 double ok_audit_latency(double ms)

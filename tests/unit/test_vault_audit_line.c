@@ -1,7 +1,8 @@
 /* Tests of the audit record's canonical form (audit_line.c): for thousands of records with random field
  * values (quotes, backslashes, control and non-ASCII bytes, "okt_" token prefixes, overlong and NULL
  * strings, odd latencies) the bytes are exactly what jansson makes of the same object with the flags the
- * log was first written with, after the same reduction of string values; too small a buffer is refused. */
+ * log was first written with, after the same reduction of string values; the time is now's, also after
+ * a second passed; too small a buffer is refused. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -116,6 +119,28 @@ static void test_same_bytes_as_jansson(void **state)
     }
 }
 
+/* The time is now's, also after the second changed (the seconds part is kept per thread). */
+static void test_time_is_now(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        char t[OK_AUDIT_TIME_LEN], before[32], after[32];
+        struct tm tm;
+        time_t a = time(NULL);
+        ok_audit_time_now(t);
+        time_t b = time(NULL);
+        strftime(before, sizeof before, "%Y-%m-%dT%H:%M:%S", gmtime_r(&a, &tm));
+        strftime(after, sizeof after, "%Y-%m-%dT%H:%M:%S", gmtime_r(&b, &tm));
+        assert_int_equal(strlen(t), 24);
+        assert_true(strncmp(t, before, 19) == 0 || strncmp(t, after, 19) == 0);
+        assert_int_equal(t[19], '.');
+        assert_int_equal(strspn(t + 20, "0123456789"), 3);
+        assert_int_equal(t[23], 'Z');
+        if (round == 0)
+            usleep(1100 * 1000);
+    }
+}
+
 static void test_too_small_a_buffer_is_refused(void **state)
 {
     (void)state;
@@ -131,6 +156,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_bytes_as_jansson),
+        cmocka_unit_test(test_time_is_now),
         cmocka_unit_test(test_too_small_a_buffer_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
