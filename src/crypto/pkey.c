@@ -73,7 +73,8 @@ ok_err ok_crypto_pkey_wrap(EVP_PKEY *pkey, ok_pkey **out)
         return rc;
     }
     k = calloc(1, sizeof *k);
-    if (k == NULL) {
+    if (k == NULL || pthread_mutex_init(&k->pool_lock, NULL) != 0) {
+        free(k);
         EVP_PKEY_free(pkey);
         return ok_fail(OK_ERR_NOMEM, "ok_pkey");
     }
@@ -361,10 +362,43 @@ ok_err ok_pkey_share(const ok_pkey *k, ok_pkey **out)
     return OK_OK;
 }
 
+EVP_PKEY_CTX *ok_crypto_pkey_pool_take(const ok_pkey *k, int tag)
+{
+    ok_pkey *mk = (ok_pkey *)k; /* the pool is a cache beside the key, not the key */
+    EVP_PKEY_CTX *ctx = NULL;
+    pthread_mutex_lock(&mk->pool_lock);
+    for (size_t i = mk->pool_len; i-- > 0;) {
+        if (mk->pool[i].tag == tag) {
+            ctx = mk->pool[i].ctx;
+            mk->pool[i] = mk->pool[--mk->pool_len];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mk->pool_lock);
+    return ctx;
+}
+
+void ok_crypto_pkey_pool_give(const ok_pkey *k, int tag, EVP_PKEY_CTX *ctx)
+{
+    ok_pkey *mk = (ok_pkey *)k;
+    pthread_mutex_lock(&mk->pool_lock);
+    if (mk->pool_len < OK_PKEY_POOL) {
+        mk->pool[mk->pool_len].ctx = ctx;
+        mk->pool[mk->pool_len].tag = tag;
+        mk->pool_len++;
+        ctx = NULL;
+    }
+    pthread_mutex_unlock(&mk->pool_lock);
+    EVP_PKEY_CTX_free(ctx);
+}
+
 void ok_pkey_free(ok_pkey *k)
 {
     if (k == NULL)
         return;
+    for (size_t i = 0; i < k->pool_len; i++)
+        EVP_PKEY_CTX_free(k->pool[i].ctx); /* each holds a reference on the key */
+    pthread_mutex_destroy(&k->pool_lock);
     EVP_PKEY_free(k->pkey); /* cleanses private parts */
     free(k);
 }

@@ -134,6 +134,9 @@ done:
     return rc;
 }
 
+/* The pool tag of a label-less OAEP decryption context with these hashes. */
+#define OAEP_DECRYPT_TAG(hash, mgf) (0x10000 | (int)(hash) << 8 | (int)(mgf))
+
 ok_err ok_rsa_oaep_decrypt(const ok_pkey *k, ok_hash hash, ok_hash mgf_hash, const uint8_t *label,
                            size_t label_len, const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
 {
@@ -143,11 +146,22 @@ ok_err ok_rsa_oaep_decrypt(const ok_pkey *k, ok_hash hash, ok_hash mgf_hash, con
     OK_GUARD(check_io(k, in, in_len, out, out_len));
     if (label == NULL && label_len != 0)
         return ok_fail(OK_ERR_INVALID_ARG, "RSA-OAEP: NULL label");
+    /* Without a label (the vault's case) a context from the key's pool is used, and kept after a
+     * success; one that saw a failure is not kept. */
+    int pooled = label_len == 0;
+    int tag = OAEP_DECRYPT_TAG(hash, mgf_hash);
+    if (pooled && k != NULL && (ctx = ok_crypto_pkey_pool_take(k, tag)) != NULL) {
+        rc = do_decrypt(ctx, k, in, in_len, out, out_len);
+        goto done;
+    }
     OK_GUARD(rsa_ctx(k, 1, &ctx));
     OK_GUARD_GOTO(rc, oaep_setup(ctx, hash, mgf_hash, label, label_len), done);
     rc = do_decrypt(ctx, k, in, in_len, out, out_len);
 done:
-    EVP_PKEY_CTX_free(ctx);
+    if (pooled && rc == OK_OK)
+        ok_crypto_pkey_pool_give(k, tag, ctx);
+    else
+        EVP_PKEY_CTX_free(ctx);
     return rc;
 }
 

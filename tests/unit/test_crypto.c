@@ -1,7 +1,9 @@
 /* API-level tests of the crypto layer that the Wycheproof vectors do not cover: incremental and
  * in-place AES-GCM and reuse of one context over many IVs, tamper handling, key wrap round trips and
  * length refusals, RSA key generation with OAEP round trips, RS/PS/ES signing over messages and over
- * digests, key loading and PKCS#8 export, HKDF and scrypt limits and constant-time comparison. */
+ * digests, key loading and PKCS#8 export, HKDF and scrypt limits and constant-time comparison, and OAEP
+ * decryption contexts reused across threads. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -414,6 +416,55 @@ static void test_rsa_2048_generate_oaep(void **state)
     ok_pkey_free(k);
 }
 
+/* Label-less OAEP decryptions reuse contexts kept with the key: threads sharing one key, ciphertexts
+ * under two hash choices interleaved and tampered ones between, must each get their own answer. */
+typedef struct {
+    const ok_pkey *k;
+    const uint8_t *ct256, *ct1;
+    size_t n;
+    int wrong;
+} oaep_race;
+
+static void *oaep_racer(void *arg)
+{
+    oaep_race *r = arg;
+    uint8_t pt[256], bad[256];
+    size_t m;
+    memcpy(bad, r->ct256, r->n);
+    bad[7] ^= 0x40;
+    for (int i = 0; i < 40; i++) {
+        int which = i % 3;
+        const uint8_t *ct = which == 0 ? r->ct256 : which == 1 ? r->ct1 : bad;
+        ok_hash h = which == 1 ? OK_HASH_SHA1 : OK_HASH_SHA256;
+        ok_err rc = ok_rsa_oaep_decrypt(r->k, h, h, NULL, 0, ct, r->n, pt, &m);
+        if (which == 2 ? rc != OK_ERR_AUTH : rc != OK_OK || m != 20 || pt[0] != (which ? 0xA1 : 0xB2))
+            __atomic_add_fetch(&r->wrong, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static void test_oaep_decrypt_context_reuse(void **state)
+{
+    (void)state;
+    ok_pkey *k = NULL;
+    uint8_t m256[20], m1[20], ct256[256], ct1[256];
+    size_t n256, n1;
+    pthread_t t[4];
+
+    memset(m256, 0xB2, sizeof m256);
+    memset(m1, 0xA1, sizeof m1);
+    assert_int_equal(ok_pkey_generate_rsa(&k, 2048), OK_OK);
+    assert_int_equal(ok_rsa_oaep_encrypt(k, OK_HASH_SHA256, OK_HASH_SHA256, NULL, 0, m256, 20, ct256, &n256), OK_OK);
+    assert_int_equal(ok_rsa_oaep_encrypt(k, OK_HASH_SHA1, OK_HASH_SHA1, NULL, 0, m1, 20, ct1, &n1), OK_OK);
+    oaep_race r = {.k = k, .ct256 = ct256, .ct1 = ct1, .n = n256};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, oaep_racer, &r), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(r.wrong, 0);
+    ok_pkey_free(k); /* frees the kept contexts too (LeakSanitizer in CI) */
+}
+
 static void test_rsa_3072_4096_oaep(void **state)
 {
     rsa_keys *keys = *state;
@@ -774,6 +825,7 @@ int main(void)
 {
     const struct CMUnitTest basic[] = {
         cmocka_unit_test(test_random_and_ct_equal),
+        cmocka_unit_test(test_oaep_decrypt_context_reuse),
         cmocka_unit_test(test_gcm_incremental_matches_oneshot),
         cmocka_unit_test(test_gcm_in_place),
         cmocka_unit_test(test_gcm_reuse_many_ivs),
