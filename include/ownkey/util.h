@@ -102,6 +102,20 @@ ok_err ok_buf_u16(ok_buf *b, uint16_t v);
 ok_err ok_buf_u32(ok_buf *b, uint32_t v);
 ok_err ok_buf_u64(ok_buf *b, uint64_t v);
 
+/* ---- Fixed buffer -------------------------------------------------------------------------------
+ * Appends into caller memory of a fixed size, for paths that must not allocate: a write that does not
+ * fit sets `overflow` and nothing more is written, so a caller checks once at the end. */
+typedef struct {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+    int overflow;
+} ok_fixbuf;
+
+void ok_fixbuf_init(ok_fixbuf *w, void *mem, size_t cap);
+void ok_fixbuf_put(ok_fixbuf *w, const void *src, size_t n);
+void ok_fixbuf_str(ok_fixbuf *w, const char *s); /* without its NUL */
+
 /* Big-endian stores, for fixed layouts built in place. */
 void ok_store_u32(uint8_t *p, uint32_t v);
 void ok_store_u64(uint8_t *p, uint64_t v);

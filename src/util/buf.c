@@ -1,4 +1,5 @@
-/* The growable write buffer: bounded growth, zeroized on free so it may hold secrets. */
+/* The growable write buffer (bounded growth, zeroized on free so it may hold secrets) and the fixed
+ * buffer over caller memory (ok_fixbuf). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,4 +87,28 @@ ok_err ok_buf_u64(ok_buf *b, uint64_t v)
     uint8_t p[8];
     ok_store_u64(p, v);
     return ok_buf_put(b, p, 8);
+}
+
+void ok_fixbuf_init(ok_fixbuf *w, void *mem, size_t cap)
+{
+    w->p = mem;
+    w->len = 0;
+    w->cap = mem ? cap : 0;
+    w->overflow = 0;
+}
+
+void ok_fixbuf_put(ok_fixbuf *w, const void *src, size_t n)
+{
+    if (w->overflow || n > w->cap - w->len) {
+        w->overflow = 1;
+        return;
+    }
+    if (n)
+        memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+
+void ok_fixbuf_str(ok_fixbuf *w, const char *s)
+{
+    ok_fixbuf_put(w, s, strlen(s));
 }

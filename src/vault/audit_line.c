@@ -17,37 +17,16 @@
 
 #define FIELD_MAX 256 /* bytes of one string value */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int overflow;
-} out_buf;
-
-static void put(out_buf *o, const char *s, size_t n)
-{
-    if (o->overflow || n > o->cap - o->len) {
-        o->overflow = 1;
-        return;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void put_str(out_buf *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
 static int b64url_char(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
 }
 
 /* A member's string value from caller text, as described at the top. */
-static void put_value(out_buf *o, const char *s)
+static void put_value(ok_fixbuf *o, const char *s)
 {
     if (!s) {
-        put_str(o, "null");
+        ok_fixbuf_str(o, "null");
         return;
     }
     char buf[FIELD_MAX + 1];
@@ -65,23 +44,23 @@ static void put_value(out_buf *o, const char *s)
     for (char *t = buf; (t = strstr(t, "okt_")) != NULL;)
         for (t += 4; b64url_char(*t); t++)
             *t = '*';
-    put(o, "\"", 1);
+    ok_fixbuf_put(o, "\"", 1);
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         if (buf[i] == '"' || buf[i] == '\\') {
-            put(o, buf + run, i - run);
-            put(o, buf[i] == '"' ? "\\\"" : "\\\\", 2);
+            ok_fixbuf_put(o, buf + run, i - run);
+            ok_fixbuf_put(o, buf[i] == '"' ? "\\\"" : "\\\\", 2);
             run = i + 1;
         }
     }
-    put(o, buf + run, n - run);
-    put(o, "\"", 1);
+    ok_fixbuf_put(o, buf + run, n - run);
+    ok_fixbuf_put(o, "\"", 1);
     ok_zeroize(buf, sizeof buf);
 }
 
 /* A real as jansson writes it with precision 12: "%.12g", then ".0" if it looks like an integer, and an
  * exponent without '+' or leading zeros. */
-static void put_real(out_buf *o, double v)
+static void put_real(ok_fixbuf *o, double v)
 {
     char b[48];
     int n = snprintf(b, sizeof b - 3, "%.12g", v);
@@ -102,14 +81,14 @@ static void put_real(out_buf *o, double v)
         if (end != start)
             memmove(start, end, strlen(end) + 1);
     }
-    put_str(o, b);
+    ok_fixbuf_str(o, b);
 }
 
-static void member(out_buf *o, const char *name, int first)
+static void member(ok_fixbuf *o, const char *name, int first)
 {
-    put_str(o, first ? "{\"" : ",\"");
-    put_str(o, name);
-    put(o, "\":", 2);
+    ok_fixbuf_str(o, first ? "{\"" : ",\"");
+    ok_fixbuf_str(o, name);
+    ok_fixbuf_put(o, "\":", 2);
 }
 
 /* The seconds part is formatted once per second per thread: gmtime_r takes glibc's time-zone lock,
@@ -150,10 +129,11 @@ double ok_audit_latency(double ms)
 
 ok_err ok_audit_record_json(const ok_audit_record *r, const char *time, char *out, size_t cap, size_t *len)
 {
-    out_buf o = {.p = out, .cap = cap};
+    ok_fixbuf o;
     char status[24];
 
     *len = 0;
+    ok_fixbuf_init(&o, out, cap);
     member(&o, "time", 1);
     put_value(&o, time);
     member(&o, "request_id", 0);
@@ -170,12 +150,12 @@ ok_err ok_audit_record_json(const ok_audit_record *r, const char *time, char *ou
     put_value(&o, r->key_version);
     member(&o, "status", 0);
     snprintf(status, sizeof status, "%d", r->status);
-    put_str(&o, status);
+    ok_fixbuf_str(&o, status);
     member(&o, "error", 0);
     put_value(&o, r->error_code);
     member(&o, "latency_ms", 0);
     put_real(&o, ok_audit_latency(r->latency_ms));
-    put(&o, "}", 1);
+    ok_fixbuf_put(&o, "}", 1);
     if (o.overflow)
         return ok_fail(OK_ERR_LIMIT, "the audit record does not fit its line");
     *len = o.len;

@@ -50,29 +50,13 @@ static cache_store *impl(ok_store *s)
 
 /* ---- encoding --------------------------------------------------------------------------------------- */
 
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-    int overflow;
-} enc;
-
-static void put(enc *e, const void *src, size_t n)
-{
-    if (e->overflow || n > e->cap - e->len) {
-        e->overflow = 1;
-        return;
-    }
-    memcpy(e->p + e->len, src, n);
-    e->len += n;
-}
-
 /* One value: a type byte, then the integer or a 32-bit length and the bytes (TEXT with its NUL). */
-static void put_val(enc *e, const ok_val *v)
+static void put_val(ok_fixbuf *e, const ok_val *v)
 {
     uint8_t t = (uint8_t)v->type;
-    put(e, &t, 1);
+    ok_fixbuf_put(e, &t, 1);
     if (v->type == OK_VAL_INT) {
-        put(e, &v->i, sizeof v->i);
+        ok_fixbuf_put(e, &v->i, sizeof v->i);
     } else if (v->type == OK_VAL_TEXT || v->type == OK_VAL_BLOB) {
         const void *src = v->type == OK_VAL_TEXT ? (const void *)v->s : (const void *)v->b;
         size_t n = v->type == OK_VAL_TEXT ? (v->s ? strlen(v->s) + 1 : 0) : v->len;
@@ -81,8 +65,8 @@ static void put_val(enc *e, const ok_val *v)
             return;
         }
         uint32_t n32 = (uint32_t)n;
-        put(e, &n32, sizeof n32);
-        put(e, src, n);
+        ok_fixbuf_put(e, &n32, sizeof n32);
+        ok_fixbuf_put(e, src, n);
     }
 }
 
@@ -134,7 +118,7 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n)
 typedef struct {
     ok_row_fn fn;
     void *ctx;
-    enc rows;
+    ok_fixbuf rows;
 } collect_ctx;
 
 /* Hands each row to the caller's callback and records it. */
@@ -145,7 +129,7 @@ static ok_err collect_row(void *ctx, const ok_val *cols, size_t ncols)
         c->rows.overflow = 1;
     } else {
         uint8_t n = (uint8_t)ncols;
-        put(&c->rows, &n, 1);
+        ok_fixbuf_put(&c->rows, &n, 1);
         for (size_t i = 0; i < ncols; i++)
             put_val(&c->rows, &cols[i]);
     }
@@ -161,7 +145,7 @@ static void slot_clear(slot *sl)
     memset(sl, 0, sizeof *sl);
 }
 
-static void slot_store(cache_store *cs, slot *sl, uint64_t gen, const enc *key, const enc *rows)
+static void slot_store(cache_store *cs, slot *sl, uint64_t gen, const ok_fixbuf *key, const ok_fixbuf *rows)
 {
     uint8_t *buf = malloc(key->len + rows->len + 1);
     if (buf == NULL)
@@ -183,14 +167,15 @@ static ok_err cache_query_cached(ok_store *s, const char *sql, const ok_val *par
 {
     cache_store *cs = impl(s);
     uint8_t key_buf[KEY_MAX], result_buf[RESULT_MAX];
-    enc key = {.p = key_buf, .cap = sizeof key_buf};
+    ok_fixbuf key;
     ok_err rc;
 
     if (sql == NULL || (params == NULL && nparams != 0))
         return ok_fail(OK_ERR_INVALID_ARG, "storage: NULL argument");
     if (tls_tx == cs)
         return cs->inner->vt->query(cs->inner, sql, params, nparams, fn, ctx);
-    put(&key, sql, strlen(sql) + 1);
+    ok_fixbuf_init(&key, key_buf, sizeof key_buf);
+    ok_fixbuf_put(&key, sql, strlen(sql) + 1);
     for (size_t i = 0; i < nparams; i++)
         put_val(&key, &params[i]);
     if (key.overflow)
@@ -214,7 +199,8 @@ static ok_err cache_query_cached(ok_store *s, const char *sql, const ok_val *par
         return rc;
     }
 
-    collect_ctx c = {.fn = fn, .ctx = ctx, .rows = {.p = result_buf, .cap = sizeof result_buf}};
+    collect_ctx c = {.fn = fn, .ctx = ctx};
+    ok_fixbuf_init(&c.rows, result_buf, sizeof result_buf);
     rc = cs->inner->vt->query(cs->inner, sql, params, nparams, collect_row, &c);
     if (rc == OK_OK && !c.rows.overflow)
         slot_store(cs, sl, gen, &key, &c.rows);

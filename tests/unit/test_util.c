@@ -37,6 +37,29 @@ static void test_cursor_reads_and_refuses_overrun(void **state)
     assert_int_equal(ok_cursor_bytes(&c, SIZE_MAX, &p), OK_ERR_TRUNCATED);
 }
 
+static void test_fixed_writer(void **state)
+{
+    (void)state;
+    uint8_t mem[8];
+    ok_fixbuf w;
+    ok_fixbuf_init(&w, mem, sizeof mem);
+    ok_fixbuf_str(&w, "abc");
+    ok_fixbuf_put(&w, "defgh", 5);
+    assert_int_equal(w.len, 8);
+    assert_false(w.overflow);
+    assert_memory_equal(mem, "abcdefgh", 8);
+    ok_fixbuf_put(&w, "", 0);
+    assert_false(w.overflow);
+    ok_fixbuf_put(&w, "i", 1); /* does not fit: nothing written, and nothing after it either */
+    assert_true(w.overflow);
+    assert_int_equal(w.len, 8);
+    ok_fixbuf_init(&w, mem, sizeof mem);
+    ok_fixbuf_put(&w, "0123456789", 10);
+    ok_fixbuf_put(&w, "x", 1);
+    assert_true(w.overflow);
+    assert_int_equal(w.len, 0);
+}
+
 static void test_buf_growth_and_limit(void **state)
 {
     (void)state;
@@ -196,6 +219,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cursor_reads_and_refuses_overrun),
         cmocka_unit_test(test_buf_growth_and_limit),
+        cmocka_unit_test(test_fixed_writer),
         cmocka_unit_test(test_base64url),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_secure_memory_and_errors),
