@@ -11,8 +11,10 @@
  * this process is the store's only writer: the vault's SQLite file is (`ownkeyd` serves one data
  * directory, which it locks); a store shared by several nodes must not be wrapped.
  *
- * Bounded: SLOTS direct-mapped slots, results of at most RESULT_MAX encoded bytes (larger results are
- * passed through uncached). Slots are wiped when replaced or freed (a token row holds its keyed MAC).
+ * Bounded: SETS sets of WAYS slots (a key may sit in any slot of the set its hash picks, so a few hot keys
+ * whose hashes meet do not evict each other on every request; the victim is an empty or stale slot, else
+ * the one least recently used), results of at most RESULT_MAX encoded bytes (larger results are passed
+ * through uncached). Slots are wiped when replaced or freed (a token row holds its keyed MAC).
  * Owns no SQL. */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,14 +23,17 @@
 
 #include "vault/store.h"
 
-#define SLOTS 1024u
+#define SETS 256u
+#define WAYS 4u
 #define KEY_MAX 1024u    /* bytes of SQL text and encoded parameters */
 #define RESULT_MAX 2048u /* bytes of encoded rows */
 #define COLS_MAX 32u
 
 typedef struct {
-    uint64_t gen; /* the write generation the result was read at; 0: empty */
-    uint8_t *buf; /* key, then result */
+    uint64_t gen;  /* the write generation the result was read at; 0: empty */
+    uint64_t hash; /* of the key */
+    uint64_t used; /* the cache's use counter when last stored or hit */
+    uint8_t *buf;  /* key, then result */
     size_t key_len, result_len;
 } slot;
 
@@ -37,7 +42,8 @@ typedef struct {
     ok_store *inner;
     _Atomic uint64_t gen;
     pthread_mutex_t lock;
-    slot slots[SLOTS];
+    uint64_t uses; /* under lock */
+    slot slots[SETS][WAYS];
 } cache_store;
 
 /* The cache store whose transaction this thread holds. */
@@ -145,7 +151,27 @@ static void slot_clear(slot *sl)
     memset(sl, 0, sizeof *sl);
 }
 
-static void slot_store(cache_store *cs, slot *sl, uint64_t gen, const ok_fixbuf *key, const ok_fixbuf *rows)
+/* Where a result for key (hash h) goes in set: the slot already holding that key, else an empty slot, else
+ * one read under an older generation, else the least recently used. Called under lock. */
+static slot *victim(slot *set, uint64_t gen, uint64_t h, const ok_fixbuf *key)
+{
+    slot *best = NULL;
+    int best_rank = 0;
+    for (size_t w = 0; w < WAYS; w++) {
+        slot *sl = &set[w];
+        if (sl->gen != 0 && sl->hash == h && sl->key_len == key->len && memcmp(sl->buf, key->p, key->len) == 0)
+            return sl;
+        int rank = sl->gen == 0 ? 3 : sl->gen != gen ? 2 : 1;
+        if (best == NULL || rank > best_rank || (rank == best_rank && sl->used < best->used)) {
+            best = sl;
+            best_rank = rank;
+        }
+    }
+    return best;
+}
+
+static void slot_store(cache_store *cs, slot *set, uint64_t gen, uint64_t h, const ok_fixbuf *key,
+                       const ok_fixbuf *rows)
 {
     uint8_t *buf = malloc(key->len + rows->len + 1);
     if (buf == NULL)
@@ -154,11 +180,20 @@ static void slot_store(cache_store *cs, slot *sl, uint64_t gen, const ok_fixbuf 
     if (rows->len > 0)
         memcpy(buf + key->len, rows->p, rows->len);
     pthread_mutex_lock(&cs->lock);
+    uint64_t now = atomic_load(&cs->gen);
+    if (gen != now) { /* written since the read: the result would never be served */
+        pthread_mutex_unlock(&cs->lock);
+        free(buf);
+        return;
+    }
+    slot *sl = victim(set, now, h, key);
     slot_clear(sl);
     sl->buf = buf;
     sl->key_len = key->len;
     sl->result_len = rows->len;
     sl->gen = gen;
+    sl->hash = h;
+    sl->used = ++cs->uses;
     pthread_mutex_unlock(&cs->lock);
 }
 
@@ -183,14 +218,19 @@ static ok_err cache_query_cached(ok_store *s, const char *sql, const ok_val *par
 
     /* The generation is read before the lookup and before the query: see the top of the file. */
     uint64_t gen = atomic_load(&cs->gen);
-    slot *sl = &cs->slots[hash_bytes(key.p, key.len) % SLOTS];
+    uint64_t h = hash_bytes(key.p, key.len);
+    slot *set = cs->slots[h % SETS];
     size_t hit_len = 0;
     int hit = 0;
     pthread_mutex_lock(&cs->lock);
-    if (sl->gen == gen && sl->key_len == key.len && memcmp(sl->buf, key.p, key.len) == 0) {
-        hit = 1;
-        hit_len = sl->result_len;
-        memcpy(result_buf, sl->buf + sl->key_len, hit_len);
+    for (size_t w = 0; w < WAYS && !hit; w++) {
+        slot *sl = &set[w];
+        if (sl->gen == gen && sl->hash == h && sl->key_len == key.len && memcmp(sl->buf, key.p, key.len) == 0) {
+            hit = 1;
+            hit_len = sl->result_len;
+            memcpy(result_buf, sl->buf + sl->key_len, hit_len);
+            sl->used = ++cs->uses;
+        }
     }
     pthread_mutex_unlock(&cs->lock);
     if (hit) {
@@ -203,7 +243,7 @@ static ok_err cache_query_cached(ok_store *s, const char *sql, const ok_val *par
     ok_fixbuf_init(&c.rows, result_buf, sizeof result_buf);
     rc = cs->inner->vt->query(cs->inner, sql, params, nparams, collect_row, &c);
     if (rc == OK_OK && !c.rows.overflow)
-        slot_store(cs, sl, gen, &key, &c.rows);
+        slot_store(cs, set, gen, h, &key, &c.rows);
     ok_zeroize(result_buf, c.rows.len);
     return rc;
 }
@@ -261,8 +301,9 @@ static void cache_close(ok_store *s)
     cache_store *cs = impl(s);
     if (cs == NULL)
         return;
-    for (size_t i = 0; i < SLOTS; i++)
-        slot_clear(&cs->slots[i]);
+    for (size_t i = 0; i < SETS; i++)
+        for (size_t w = 0; w < WAYS; w++)
+            slot_clear(&cs->slots[i][w]);
     if (cs->inner != NULL)
         cs->inner->vt->close(cs->inner);
     pthread_mutex_destroy(&cs->lock);

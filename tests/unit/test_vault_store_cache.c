@@ -1,6 +1,7 @@
 /* Tests of the store's read cache (store_cache.c) over a fake inner store that counts its queries: a
  * repeated query_cached is answered from memory with the same values; different SQL or parameters
- * (also of different types with the same bytes) are different entries; exec, commit and rollback make
+ * (also of different types with the same bytes) are different entries; a small working set whose
+ * hashes meet stays cached; exec, commit and rollback make
  * every entry stale; a thread inside its own transaction always reads the inner store and caches
  * nothing; large results, failed queries and results a callback refused are not cached; plain query()
  * is never cached. Over SQLite: readers never see a value older than the last write that returned. */
@@ -184,6 +185,20 @@ static void test_sql_and_parameters_tell_entries_apart(void **state)
     assert_int_equal(f->inner.queries, 5);
 }
 
+/* A working set far below the cache's size stays cached whatever its keys hash to: with one slot per hash
+ * value, two of these 64 keys meet (for these keys they do) and evict each other on every use. */
+static void test_hot_keys_do_not_evict_each_other(void **state)
+{
+    fixture *f = *state;
+    for (int64_t k = 0; k < 64; k++)
+        ask(f->s, Q, OK_VINT(k * 1000));
+    assert_int_equal(f->inner.queries, 64);
+    for (int round = 0; round < 3; round++)
+        for (int64_t k = 0; k < 64; k++)
+            assert_int_equal(ask(f->s, Q, OK_VINT(k * 1000)).rows, 1);
+    assert_int_equal(f->inner.queries, 64);
+}
+
 static void test_every_write_makes_entries_stale(void **state)
 {
     fixture *f = *state;
@@ -336,6 +351,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_repeated_reads_come_from_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sql_and_parameters_tell_entries_apart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hot_keys_do_not_evict_each_other, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_write_makes_entries_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_own_transaction_reads_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_results_are_not_cached, setup, teardown),
