@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ static const char USAGE[] =
     "                     [--challenge-resource URL] [--rotation-interval SECONDS]\n"
     "                     [--roles vault,data] [--key-cache-ttl SECONDS] [--probe-max-backoff SECONDS]\n"
     "                     [--unseal-retry SECONDS] [--hsm 'pkcs11:token=T?module-path=M&pin-source=file:P']\n"
+    "                     [--sched batch|normal]\n"
     "\n"
     "init --pkcs11: the master key is wrapped by that key inside the token (AES-KWP or RSA-OAEP) and the\n"
     "vault unseals itself while the token is present; the URI is stored, so pin-value is refused (use\n"
@@ -45,7 +47,9 @@ static const char USAGE[] =
     "API (/ownkey/v1/) is served either way. --key-cache-ttl: seconds an unwrapped tenant key is used\n"
     "before its root key is asked again (default 3600), the bound on how long a revoked customer key\n"
     "still works. --probe-max-backoff: the longest wait between probes of a locked tenant's key\n"
-    "(default 60).\n";
+    "(default 60). --sched: the Linux scheduling policy of the daemon's threads, SCHED_BATCH by default\n"
+    "(a thread woken by a socket waits for the running one's time slice instead of preempting it; see\n"
+    "docs/DESIGN.md), or the normal SCHED_OTHER.\n";
 
 static int fail(ok_err rc)
 {
@@ -319,6 +323,23 @@ static int64_t parse_seconds(const char *text)
     return (int64_t)v;
 }
 
+/* The daemon's threads run as SCHED_BATCH unless told otherwise: under load their work is CPU-bound
+ * (TLS, JSON, RSA) and a worker woken by its socket preempting another (or the audit syncer preempting a
+ * worker the moment its gathering pause ends) only adds context switches and cold caches. Set on the
+ * main thread before any other exists; every thread inherits it. Measured in docs/BENCHMARKS.md. */
+static int set_sched(const char *mode)
+{
+    if (!strcmp(mode, "normal"))
+        return 0;
+    if (strcmp(mode, "batch"))
+        return -1;
+    struct sched_param p = {.sched_priority = 0};
+    if (sched_setscheduler(0, SCHED_BATCH, &p) != 0) /* unprivileged on Linux; a hint, so only noted */
+        fprintf(stderr, "ownkeyd: SCHED_BATCH not available (errno %d); running with the normal policy\n",
+                errno);
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -328,9 +349,10 @@ static int cmd_serve(int argc, char **argv)
         {"rotation-interval", required_argument, NULL, 'i'}, {"roles", required_argument, NULL, 'R'},
         {"key-cache-ttl", required_argument, NULL, 'T'}, {"probe-max-backoff", required_argument, NULL, 'B'},
         {"unseal-retry", required_argument, NULL, 'U'}, {"hsm", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+        {"sched", required_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *listen = "127.0.0.1:8443", *cert = NULL, *key = NULL, *resource = NULL, *hsm = NULL;
+    const char *sched_policy = "batch";
     unsigned threads = 0, interval = 60, roles = ROLE_VAULT | ROLE_DATA;
     int64_t key_cache_ttl = 3600, probe_max_backoff = 60, unseal_retry = 5;
     int c;
@@ -360,6 +382,7 @@ static int cmd_serve(int argc, char **argv)
                 return usage_error("--unseal-retry must be a positive number of seconds");
             break;
         case 'S': hsm = optarg; break;
+        case 'P': sched_policy = optarg; break;
         case 'h': fputs(USAGE, stdout); return 0;
         default: return usage_error("bad option");
         }
@@ -370,6 +393,8 @@ static int cmd_serve(int argc, char **argv)
         return usage_error("--cert and --key go together");
     if (interval == 0)
         return usage_error("--rotation-interval must be at least 1 second");
+    if (set_sched(sched_policy) != 0)
+        return usage_error("--sched must be batch or normal");
 
     char cert_path[4096], key_path[4096];
     if (!cert) {

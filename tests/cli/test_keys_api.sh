@@ -2,7 +2,8 @@
 # Integration tests of ownkeyd over real HTTPS with curl: the 401 challenge, api-version, every keys API
 # operation with its errors (nothing changed on a refusal), the permission matrix (each operation refused
 # to an identity lacking exactly its permission, with an audit line), Shamir seal/unseal, restart
-# persistence, audit verification of an intact and a tampered log, the body limit, health and metrics.
+# persistence, audit verification of an intact and a tampered log, the body limit, health and metrics,
+# the threads' scheduling policy (--sched).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/daemon_lib.sh"
@@ -241,7 +242,16 @@ start_daemon "$D" || exit 1
 expect 200 GET "/keys/rsa1/$RSA_VER?$V"
 expect 200 POST "/keys/oct1//unwrapkey?$V" "{\"alg\":\"A256KW\",\"value\":\"$WRAPPED\"}"
 check "keys survive a restart" test "$(jqr .value)" = "$DEK"
+# Scheduling policy of every thread (field 41 of /proc/PID/task/TID/stat): 3 = SCHED_BATCH, 0 = normal.
+policies() { cat /proc/"$DAEMON_PID"/task/*/stat | awk '{print $41}' | sort -u | tr '\n' ' '; }
+check "every thread of serve is SCHED_BATCH by default" test "$(policies)" = "3 "
 stop_daemon
+start_daemon "$D" --sched normal || exit 1
+expect 200 POST "/keys/oct1//unwrapkey?$V" "{\"alg\":\"A256KW\",\"value\":\"$WRAPPED\"}"
+check "--sched normal: every thread has the normal policy" test "$(policies)" = "0 "
+stop_daemon
+"$OWNKEYD_BIN" serve --data-dir "$D" --sched fast >/dev/null 2>&1
+check "--sched takes batch or normal only (usage error, exit 2)" test $? = 2
 sed -i '3s/"status":[0-9]*/"status":299/' "$D/audit.log"
 start_daemon "$D" || exit 1
 expect 200 GET "/ownkey/v1/audit/verify"
