@@ -329,13 +329,12 @@ static int64_t parse_seconds(const char *text)
  * main thread before any other exists; every thread inherits it. Measured in docs/BENCHMARKS.md. */
 static int set_sched(const char *mode)
 {
-    if (!strcmp(mode, "normal"))
-        return 0;
-    if (strcmp(mode, "batch"))
+    int policy = !strcmp(mode, "batch") ? SCHED_BATCH : !strcmp(mode, "normal") ? SCHED_OTHER : -1;
+    if (policy < 0)
         return -1;
     struct sched_param p = {.sched_priority = 0};
-    if (sched_setscheduler(0, SCHED_BATCH, &p) != 0) /* unprivileged on Linux; a hint, so only noted */
-        fprintf(stderr, "ownkeyd: SCHED_BATCH not available (errno %d); running with the normal policy\n",
+    if (sched_setscheduler(0, policy, &p) != 0) /* unprivileged on Linux; a hint, so only noted */
+        fprintf(stderr, "ownkeyd: cannot set the scheduling policy %s (errno %d); running as started\n", mode,
                 errno);
     return 0;
 }
