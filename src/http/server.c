@@ -39,9 +39,13 @@
 #include "http/server_internal.h"
 #include "ownkey/crypto.h"
 
+/* Key exchange groups, X25519 first: OpenSSL clients (curl, wrk, Node and so the Azure SDK) send a TLS 1.3
+ * key share for X25519 only, and GnuTLS's default order (P-256 first, with server precedence) answered
+ * each of their handshakes with a HelloRetryRequest: one more round trip and one more ClientHello. */
 #define TLS_PRIORITIES                                                                                     \
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:" \
-    "-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+    "-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"            \
+    "+GROUP-SECP384R1:%SERVER_PRECEDENCE"
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 #define DEFAULT_MAX_CONNECTIONS 1024u
 #define CONNECTION_TIMEOUT_S 60u      /* idle keep-alive connections and stalled clients */

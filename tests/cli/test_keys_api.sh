@@ -3,7 +3,7 @@
 # operation with its errors (nothing changed on a refusal), the permission matrix (each operation refused
 # to an identity lacking exactly its permission, with an audit line), Shamir seal/unseal, restart
 # persistence, audit verification of an intact and a tampered log, the body limit, health and metrics,
-# the threads' scheduling policy (--sched).
+# the TLS versions and key exchange groups, the threads' scheduling policy (--sched).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/daemon_lib.sh"
@@ -165,6 +165,15 @@ check "healthz" curl -sf --cacert "$CACERT" "$URL/healthz" -o /dev/null
 metrics=$(curl -s --cacert "$CACERT" "$URL/metrics")
 check "metrics: keys gauge" grep -q '^ownkey_vault_keys ' <<<"$metrics"
 check "metrics: requests counter" grep -q 'ownkey_http_requests_total{' <<<"$metrics"
+# TLS: an OpenSSL client's X25519 key share is taken as sent (one ServerHello, no HelloRetryRequest and
+# its extra round trip); a client offering only P-256 still connects; TLS 1.2 still works.
+hello=$(openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$CACERT" -msg </dev/null 2>&1)
+check "TLS 1.3 with X25519, no HelloRetryRequest" test "$(grep -c 'ServerHello$' <<<"$hello") $(grep -o 'Server Temp Key: X25519' <<<"$hello")" = "1 Server Temp Key: X25519"
+check "TLS: a P-256-only client connects" grep -q "Server Temp Key: ECDH, prime256v1" \
+  <<<"$(openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$CACERT" -groups P-256 </dev/null 2>&1)"
+check "TLS 1.2 still served" grep -q "Verify return code: 0" \
+  <<<"$(openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$CACERT" -tls1_2 </dev/null 2>&1)"
+check "TLS 1.1 refused" bash -c "! openssl s_client -connect 127.0.0.1:$PORT -tls1_1 </dev/null >/dev/null 2>&1"
 
 # --- permission matrix ---------------------------------------------------------------------------------------------
 expect 200 POST "/keys/gone/create?$V" '{"kty":"oct"}'
